@@ -1,0 +1,109 @@
+"""The executor interface: what the DataFlowKernel asks of every executor plugin.
+
+Public methods are template methods that own the state checks and error wrapping; a plugin implements
+the underscored hooks (`_start`, `_submit`, `_shutdown`).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, ClassVar
+
+from parlay.errors import ExecutorError, InvalidResourceSpecification, add_note
+
+
+class ParlayExecutor(ABC):
+    """An executor runs task callables and returns a `concurrent.futures.Future` per task.
+
+    The DataFlowKernel sets `run_dir` and `run_id` before it calls `start()`.
+    """
+
+    #: Capability flags, negotiated instead of growing the abstract interface.
+    #: `in_process`: tasks run in this interpreter (no serialization, exceptions keep their traceback).
+    #: `cancels_queued`: a task's future can be cancelled until a worker picks it up.
+    in_process: ClassVar[bool] = False
+    cancels_queued: ClassVar[bool] = False
+    #: Keys of `resource_specification` this executor understands; anything else is rejected.
+    resource_keys: ClassVar[frozenset[str]] = frozenset()
+
+    label: str
+    run_dir: str = "."
+    run_id: str = ""
+
+    def __init__(self, label: str):
+        self.label = label
+        self._state = "new"
+        self._state_lock = threading.Lock()
+
+    # --- template methods -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the executor; an error names the backend."""
+        with self._state_lock:
+            if self._state != "new":
+                raise ExecutorError(self.label, f"cannot start an executor that is {self._state}")
+            self._state = "starting"
+        try:
+            self._start()
+        except Exception as exc:
+            self._state = "failed"
+            add_note(exc, f"while starting executor {self.label!r} ({type(self).__name__})")
+            raise
+        self._state = "running"
+
+    def submit(
+        self, func: Callable[..., Any], resource_specification: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Future:
+        """Run `func(*args, **kwargs)`; return a future of its result."""
+        if self._state != "running":
+            raise ExecutorError(self.label, f"cannot submit to an executor that is {self._state}")
+        if resource_specification:
+            self.validate_resource_specification(resource_specification)
+        return self._submit(func, resource_specification, args, kwargs)
+
+    def shutdown(self) -> None:
+        """Stop the executor: tasks not yet started are cancelled. Calling it again does nothing."""
+        with self._state_lock:
+            if self._state in ("stopped", "new"):
+                self._state = "stopped"
+                return
+            self._state = "stopped"
+        self._shutdown()
+
+    def validate_resource_specification(self, spec: dict[str, Any]) -> None:
+        """Reject keys this executor does not understand, naming them and the accepted ones."""
+        unknown = set(spec) - self.resource_keys
+        if unknown:
+            accepted = ", ".join(sorted(self.resource_keys)) or "none"
+            raise InvalidResourceSpecification(
+                unknown,
+                f"resource specification keys {sorted(unknown)} are not supported (accepted: {accepted})",
+                self.label,
+            )
+
+    @property
+    def running(self) -> bool:
+        return self._state == "running"
+
+    # --- what a plugin implements -----------------------------------------------------------------
+
+    @abstractmethod
+    def _start(self) -> None: ...
+
+    @abstractmethod
+    def _submit(
+        self,
+        func: Callable[..., Any],
+        resource_specification: dict[str, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Future: ...
+
+    @abstractmethod
+    def _shutdown(self) -> None: ...
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(label={self.label!r})"
