@@ -48,8 +48,8 @@ class PluginError(ParlayError):
     """Base class of errors about finding, importing or validating plugins."""
 
 
-class BackendNotFound(PluginError, LookupError):
-    """No installed plugin provides the requested backend name."""
+class BackendNotFound(PluginError, LookupError, AttributeError):
+    """No installed plugin provides the requested backend name (an AttributeError too, for `hasattr`)."""
 
 
 class PluginImportError(PluginError, ImportError):

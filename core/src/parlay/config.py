@@ -1,0 +1,133 @@
+"""`Config`: where and how a workflow's tasks run. Field names and meanings follow Parsl's."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from parlay.errors import ConfigurationError
+
+EXIT_MODES = ("cleanup", "skip", "wait")
+CHECKPOINT_MODES = (None, "task_exit", "periodic", "dfk_exit", "manual")
+STRATEGIES = ("simple", "htex_auto_scale", "none")
+DEPENDENCY_RESOLVERS = ("shallow", "deep")
+
+
+def parse_duration(value: str | float | int | None, field: str) -> float | None:
+    """Seconds from a number or an "HH:MM:SS" / "MM:SS" string; the error names `field`."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            parts = [float(p) for p in value.split(":")]
+        except ValueError:
+            parts = []
+        if not 1 <= len(parts) <= 3:
+            raise ConfigurationError(f"{field}={value!r}: expected seconds or 'HH:MM:SS'")
+        seconds = 0.0
+        for part in parts:
+            seconds = seconds * 60 + part
+    else:
+        raise ConfigurationError(f"{field}={value!r}: expected seconds or 'HH:MM:SS'")
+    if seconds <= 0:
+        raise ConfigurationError(f"{field}={value!r}: must be positive")
+    return seconds
+
+
+def _one_of(allowed: Sequence[Any]) -> Callable[[Any, attrs.Attribute, Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in allowed:
+            raise ConfigurationError(
+                f"Config.{attribute.name}={value!r}: allowed values are {', '.join(map(repr, allowed))}"
+            )
+
+    return check
+
+
+def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigurationError(f"Config.{attribute.name}={value!r}: expected a number >= 0")
+
+
+def _positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"Config.{attribute.name}={value!r}: expected an integer >= 1")
+
+
+def _optional_callable(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and not callable(value):
+        raise ConfigurationError(f"Config.{attribute.name}={value!r}: expected a callable or None")
+
+
+def _executors(instance: Any, attribute: attrs.Attribute, value: list[Any]) -> None:
+    from parlay.executors.base import ParlayExecutor
+
+    labels: set[str] = set()
+    for executor in value:
+        if not isinstance(executor, ParlayExecutor):
+            raise ConfigurationError(
+                f"Config.executors: {executor!r} is not an executor (a subclass of "
+                "parlay.executors.base.ParlayExecutor)"
+            )
+        if executor.label in labels:
+            raise ConfigurationError(f"Config.executors: label {executor.label!r} is used twice; labels must be unique")
+        if executor.label.startswith("_parlay"):
+            raise ConfigurationError(f"Config.executors: label {executor.label!r} is reserved for parlay")
+        labels.add(executor.label)
+
+
+def _checkpoint_period(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    parse_duration(value, f"Config.{attribute.name}")
+
+
+def _checkpoint_files(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (isinstance(value, str) or not all(isinstance(p, str) for p in value)):
+        raise ConfigurationError(f"Config.checkpoint_files={value!r}: expected a list of checkpoint directories")
+
+
+@attrs.define(kw_only=True)
+class Config:
+    """Everything a run needs to know: executors, retries, memoization and checkpoints, exit behaviour.
+
+    Validated on creation and on assignment; a bad value raises `ConfigurationError` naming the field.
+    """
+
+    executors: list[Any] = attrs.field(factory=list, converter=list, validator=_executors)
+    app_cache: bool = True
+    checkpoint_files: Sequence[str] | None = attrs.field(default=None, validator=_checkpoint_files)
+    checkpoint_mode: str | None = attrs.field(default=None, validator=_one_of(CHECKPOINT_MODES))
+    checkpoint_period: str | float | None = attrs.field(default=None, validator=_checkpoint_period)
+    dependency_resolver: str = attrs.field(default="shallow", validator=_one_of(DEPENDENCY_RESOLVERS))
+    exit_mode: str = attrs.field(default="cleanup", validator=_one_of(EXIT_MODES))
+    garbage_collect: bool = True
+    internal_tasks_max_threads: int = attrs.field(default=10, validator=_positive_int)
+    retries: int = attrs.field(default=0, validator=_non_negative)
+    retry_handler: Callable[[BaseException, Any], float] | None = attrs.field(
+        default=None, validator=_optional_callable
+    )
+    run_dir: str = "runinfo"
+    std_autopath: Callable[[Any, str], str] | None = attrs.field(default=None, validator=_optional_callable)
+    strategy: str = attrs.field(default="simple", validator=_one_of(STRATEGIES))
+    strategy_period: float = attrs.field(default=5.0, validator=_non_negative)
+    max_idletime: float = attrs.field(default=120.0, validator=_non_negative)
+    initialize_logging: bool = True
+    #: Hook implementations (objects or modules) registered for this run only.
+    plugins: list[Any] = attrs.field(factory=list, converter=list)
+
+    def __attrs_post_init__(self) -> None:
+        if self.checkpoint_mode == "periodic" and self.checkpoint_period is None:
+            raise ConfigurationError("Config.checkpoint_period is required when checkpoint_mode='periodic'")
+
+    def __init__(self, executors: Sequence[Any] | None = None, **kwargs: Any):
+        known = {a.name for a in attrs.fields(Config)}
+        for name in kwargs:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigurationError(f"Config has no field {name!r}{hint} Fields: {', '.join(sorted(known))}")
+        self.__attrs_init__(executors=list(executors or ()), **kwargs)  # type: ignore[attr-defined]

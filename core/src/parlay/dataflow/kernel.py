@@ -1,0 +1,497 @@
+"""The DataFlowKernel: owns the task table, resolves dependencies, launches tasks, settles their futures."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import operator
+import os
+import random
+import threading
+import time
+import uuid
+from concurrent.futures import CancelledError, Future
+from functools import partial
+from typing import Any
+
+from parlay.apps import AUTO_LOGNAME, AppBase, PythonApp
+from parlay.config import Config, parse_duration
+from parlay.dataflow.dependencies import RESOLVERS
+from parlay.dataflow.memoization import Memoizer
+from parlay.dataflow.rundirs import make_run_dir
+from parlay.dataflow.states import FINAL_STATES, States
+from parlay.dataflow.taskrecord import TaskRecord
+from parlay.errors import (
+    ConfigurationError,
+    DependencyError,
+    JoinError,
+    NoDataFlowKernelError,
+    TaskCancelled,
+    UnhashableArgument,
+)
+from parlay.execution import kill_running_commands
+from parlay.executors.base import ParlayExecutor
+from parlay.executors.threads import ThreadPoolExecutor
+from parlay.files import File
+from parlay.futures import AppFuture, DataFuture
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_EXECUTOR = "_parlay_internal"
+_TASK_LOGS_PER_DIR = 10_000
+
+
+class DataFlowKernel:
+    """Runs a workflow: create one with `parlay.load(config)` (or directly), submit by calling apps."""
+
+    def __init__(self, config: Config | None = None):
+        self.config = config = config if config is not None else Config()
+        self.run_dir = make_run_dir(config.run_dir)
+        self.run_id = str(uuid.uuid4())
+        self._log_handler = _start_logging(self.run_dir) if config.initialize_logging else None
+        logger.info("parlay run %s starting in %s", self.run_id, self.run_dir)
+
+        from parlay.plugins.manager import get_hooks
+
+        self._hooks = get_hooks()
+        for plugin in config.plugins:
+            self._hooks.register(plugin)
+        self._task_events = self._hooks.has_task_listeners
+
+        self._lock = threading.Lock()
+        self._done = threading.Condition()
+        self._outstanding = 0
+        self._local = threading.local()
+        self._ids = itertools.count()
+        self._cleanup_called = False
+        self._resolver = RESOLVERS[config.dependency_resolver]
+        self.tasks: dict[int, TaskRecord] = {}
+        self.task_state_counts: collections.Counter[States] = collections.Counter()
+
+        if config.checkpoint_files is not None:
+            checkpoint_files = list(config.checkpoint_files)
+        elif config.checkpoint_mode is not None:
+            from parlay.utils import get_all_checkpoints
+
+            checkpoint_files = get_all_checkpoints(config.run_dir)
+        else:
+            checkpoint_files = []
+        self.memoizer = Memoizer(self.run_dir, config.app_cache, checkpoint_files)
+        self._checkpoint_stop = threading.Event()
+        if config.checkpoint_mode == "periodic":
+            period = parse_duration(config.checkpoint_period, "Config.checkpoint_period")
+            threading.Thread(
+                target=self._checkpoint_periodically, args=(period,), name="parlay-checkpoint", daemon=True
+            ).start()
+
+        self.executors: dict[str, ParlayExecutor] = {}
+        user_executors = config.executors or [ThreadPoolExecutor()]
+        internal = ThreadPoolExecutor(label=INTERNAL_EXECUTOR, max_threads=config.internal_tasks_max_threads)
+        try:
+            for executor in [*user_executors, internal]:
+                self._start_executor(executor)
+        except BaseException:
+            self._shutdown_executors()
+            self._stop_logging()
+            raise
+        self._user_labels = [e.label for e in user_executors]
+        self._hooks.workflow_started(dfk=self, run_id=self.run_id, run_dir=self.run_dir)
+
+    # --- submitting -------------------------------------------------------------------------------
+
+    def submit(self, app: AppBase, args: tuple, kwargs: dict[str, Any]) -> AppFuture:
+        """Create a task for one call of `app`; it runs once its dependencies have finished."""
+        if self._cleanup_called:
+            raise NoDataFlowKernelError(
+                f"cannot run app {app.__name__}: this DataFlowKernel has been cleaned up; call parlay.load() again"
+            )
+        spec = kwargs.pop("parsl_resource_specification", None) or kwargs.pop("resource_specification", None) or {}
+        if not isinstance(spec, dict):
+            raise ConfigurationError(f"resource specification for app {app.__name__} must be a dict, not {spec!r}")
+        record = TaskRecord(
+            self,
+            next(self._ids),
+            app,
+            args,
+            kwargs,
+            self._choose_executor(app),
+            spec,
+            app.cache and self.config.app_cache,
+            app.ignore_for_cache,
+            time.time(),
+        )
+        record.app_fu = future = AppFuture(record)
+        if kwargs:
+            self._prepare_files(record, kwargs, future)
+        deps = self._resolver.gather(args, kwargs)
+        with self._done:
+            self._outstanding += 1
+        with self._lock:
+            self.task_state_counts[States.pending] += 1
+        self.tasks[record.id] = record
+        if self._task_events:
+            self._emit(record, None, States.pending)
+        if deps:
+            record.depends = deps
+            record.pending_deps = len(deps) + 1  # + 1 until every callback is in place
+            on_done = partial(self._dependency_done, record)
+            for dep in deps:
+                dep.add_done_callback(on_done)
+            on_done(None)
+        else:
+            self._schedule(self._launch, record)
+        return future
+
+    def lift(self, operation: Any, future: AppFuture, argument: Any) -> AppFuture:
+        """A task applying `operation(result, argument)` once `future` is done (`fut[k]`, `fut.attr`)."""
+        return self.submit(_LIFTED[operation], (future, argument), {})
+
+    def _choose_executor(self, app: AppBase) -> str:
+        if app.kind == "join" or app.executors == [INTERNAL_EXECUTOR]:
+            return INTERNAL_EXECUTOR
+        if app.executors == "all":
+            labels = self._user_labels
+        else:
+            labels = app.executors
+            unknown = [label for label in labels if label not in self.executors]
+            if unknown:
+                raise ConfigurationError(
+                    f"app {app.__name__} asks for executor(s) {unknown}, but the config has {self._user_labels}"
+                )
+        return labels[0] if len(labels) == 1 else random.choice(labels)
+
+    def _prepare_files(self, record: TaskRecord, kwargs: dict[str, Any], future: AppFuture) -> None:
+        """Resolve `AUTO_LOGNAME` streams and give each output File its DataFuture."""
+        for stream in ("stdout", "stderr"):
+            value = kwargs.get(stream)
+            if type(value) is int and value == AUTO_LOGNAME:
+                kwargs[stream] = self._auto_stream_path(record, stream)
+                record.ignore_for_cache = record.ignore_for_cache | {stream}
+        future._stdout, future._stderr = kwargs.get("stdout"), kwargs.get("stderr")
+        outputs = kwargs.get("outputs")
+        if outputs:
+            files = [o if isinstance(o, File) else File(o) for o in outputs]
+            kwargs["outputs"] = files
+            future._outputs = [DataFuture(future, f, record.id) for f in files]
+
+    def _auto_stream_path(self, record: TaskRecord, stream: str) -> str:
+        if self.config.std_autopath is not None:
+            return self.config.std_autopath(record, stream)
+        folder = os.path.join(self.run_dir, "task_logs", f"{record.id // _TASK_LOGS_PER_DIR:04d}")
+        return os.path.join(folder, f"task_{record.id:04d}_{record.func_name}.{stream}")
+
+    # --- launching --------------------------------------------------------------------------------
+
+    def _schedule(self, step: Any, *args: Any) -> None:
+        """Run `step` now, or after the step this thread is running: callbacks never recurse deeply."""
+        local = self._local
+        queue = getattr(local, "queue", None)
+        if queue is not None:
+            queue.append((step, args))
+            return
+        local.queue = queue = collections.deque([(step, args)])
+        try:
+            while queue:
+                step, args = queue.popleft()
+                try:
+                    step(*args)
+                except Exception:
+                    logger.exception("internal error in %s", getattr(step, "__name__", step))
+        finally:
+            local.queue = None
+
+    def _dependency_done(self, record: TaskRecord, _dep: Future | None) -> None:
+        with self._lock:
+            record.pending_deps -= 1
+            ready = record.pending_deps == 0
+        if ready:
+            self._schedule(self._launch, record)
+
+    def _launch(self, record: TaskRecord) -> None:
+        if record.status is not States.pending:
+            return  # cancelled while waiting
+        if record.depends:
+            failures = [(_failure_of(d), _describe(d)) for d in record.depends if d.cancelled() or d.exception()]
+            if failures:
+                self._finish(record, States.dep_fail, exc=DependencyError(failures, record.id))
+                return
+            record.args, record.kwargs = self._resolver.unwrap(record.args, record.kwargs)
+        if record.memoize:
+            try:
+                hit, result = self.memoizer.lookup(record)
+            except UnhashableArgument as exc:
+                self._finish(record, States.failed, exc=exc)
+                return
+            if hit:
+                record.from_memo = True
+                self._finish(record, States.memo_done, result)
+                return
+        self._submit_try(record)
+
+    def _submit_try(self, record: TaskRecord) -> None:
+        with self._lock:
+            if record.status is not States.pending:
+                return
+            self._set_state(record, States.launched)
+        executor = self.executors[record.executor]
+        try:
+            exec_fu = executor.submit(record.app.runner, record.resource_specification, *record.args, **record.kwargs)
+        except Exception as exc:
+            self._task_failed(record, exc)
+            return
+        record.exec_fu = exec_fu
+        exec_fu.add_done_callback(partial(self._exec_done, record))
+
+    # --- results ----------------------------------------------------------------------------------
+
+    def _exec_done(self, record: TaskRecord, exec_fu: Future) -> None:
+        self._schedule(self._handle_result, record, exec_fu)
+
+    def _handle_result(self, record: TaskRecord, exec_fu: Future) -> None:
+        if exec_fu.cancelled():
+            if self._cleanup_called:
+                self._task_failed(record, self._dropped(record))
+            else:
+                self._finish(record, States.cancelled)
+            return
+        exc = exec_fu.exception()
+        if exc is not None:
+            self._task_failed(record, exc)
+        elif record.app.kind == "join":
+            self._join(record, exec_fu.result())
+        else:
+            self._finish(record, States.exec_done, exec_fu.result())
+
+    def _task_failed(self, record: TaskRecord, exc: BaseException) -> None:
+        """Retry while the accumulated failure cost stays within `retries`; otherwise fail the task."""
+        record.fail_count += 1
+        record.fail_history.append(repr(exc))
+        if self._cleanup_called or isinstance(exc, TaskCancelled) or not self.config.retries:
+            self._finish(record, States.failed, exc=exc)
+            return
+        cost: float = 1
+        if self.config.retry_handler is not None:
+            try:
+                cost = self.config.retry_handler(exc, record)
+            except Exception as handler_exc:
+                handler_exc.__context__ = exc
+                self._finish(record, States.failed, exc=handler_exc)
+                return
+        record.fail_cost += cost
+        if record.fail_cost > self.config.retries:
+            self._finish(record, States.failed, exc=exc)
+            return
+        logger.info("task %d failed (%r); retry %d", record.id, exc, record.fail_count)
+        record.try_id += 1
+        with self._lock:
+            self._set_state(record, States.pending)
+        self._submit_try(record)
+
+    def _join(self, record: TaskRecord, inner: Any) -> None:
+        futures = inner if isinstance(inner, list) else [inner]
+        if not all(isinstance(f, Future) for f in futures):
+            self._finish(
+                record,
+                States.failed,
+                exc=TypeError(f"join app {record.func_name} must return a Future or a list of Futures, not {inner!r}"),
+            )
+            return
+        record.joins = inner
+        with self._lock:
+            self._set_state(record, States.joining)
+            record.pending_deps = len(futures) + 1
+
+        def inner_done(_fu: Future | None) -> None:
+            with self._lock:
+                record.pending_deps -= 1
+                if record.pending_deps:
+                    return
+            failures = [(_failure_of(f), _describe(f)) for f in futures if f.cancelled() or f.exception()]
+            if failures:
+                self._finish(record, States.failed, exc=JoinError(failures, record.id))
+            else:
+                results = [f.result() for f in futures]
+                self._finish(record, States.exec_done, results if isinstance(inner, list) else results[0])
+
+        for future in futures:
+            future.add_done_callback(lambda f: self._schedule(inner_done, f))
+        inner_done(None)
+
+    def _finish(self, record: TaskRecord, state: States, result: Any = None, exc: BaseException | None = None) -> None:
+        with self._lock:
+            if record.status in FINAL_STATES:
+                return
+            self._set_state(record, state, exc)
+        self._settle(record, state, result, exc)
+
+    def _settle(self, record: TaskRecord, state: States, result: Any, exc: BaseException | None) -> None:
+        """Give the task's future its outcome, then forget the task."""
+        record.time_returned = time.time()
+        if state is States.exec_done and record.memoize:
+            self.memoizer.update(record, result)
+            if self.config.checkpoint_mode == "task_exit":
+                self.memoizer.checkpoint()
+        future = record.app_fu
+        if state is States.cancelled:
+            future._cancel_future()
+        elif exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        if self.config.garbage_collect:
+            self.tasks.pop(record.id, None)
+            record.args, record.kwargs = (), {}
+            record.depends = []
+            record.exec_fu = None
+        with self._done:
+            self._outstanding -= 1
+            if not self._outstanding:
+                self._done.notify_all()
+
+    def _set_state(self, record: TaskRecord, state: States, exc: BaseException | None = None) -> None:
+        """Record a state change; the caller holds `self._lock`."""
+        old = record.status
+        record.status = state
+        counts = self.task_state_counts
+        counts[old] -= 1
+        counts[state] += 1
+        if self._task_events:
+            self._emit(record, old, state, exc)
+
+    def _emit(self, record: TaskRecord, old: States | None, new: States, exc: BaseException | None = None) -> None:
+        self._hooks.task_state_changed(
+            task_id=record.id,
+            func_name=record.func_name,
+            old_state=None if old is None else old.value,
+            new_state=new.value,
+            executor=record.executor,
+            exception=exc,
+        )
+
+    # --- cancellation, waiting, checkpoints -------------------------------------------------------
+
+    def cancel_task(self, record: TaskRecord) -> bool:
+        """Cancel a task that has not started. Returns whether it was cancelled."""
+        with self._lock:
+            status = record.status
+            if status is States.pending:
+                self._set_state(record, States.cancelled)
+        if status is States.pending:
+            self._settle(record, States.cancelled, None, None)
+            return True
+        exec_fu = record.exec_fu
+        if status is States.launched and exec_fu is not None and self.executors[record.executor].cancels_queued:
+            exec_fu.cancel()  # only succeeds while queued; the executor's callback then settles the task
+        return record.app_fu.cancelled()
+
+    def wait_for_current_tasks(self) -> None:
+        """Block until every task submitted so far has finished."""
+        with self._done:
+            while self._outstanding:
+                self._done.wait(timeout=1.0)  # wake now and then so Ctrl-C is seen promptly
+
+    def checkpoint(self) -> str:
+        """Write the results memoized since the last checkpoint; return the checkpoint directory."""
+        return self.memoizer.checkpoint()
+
+    def _checkpoint_periodically(self, period: float) -> None:
+        while not self._checkpoint_stop.wait(period):
+            self.memoizer.checkpoint()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def _start_executor(self, executor: ParlayExecutor) -> None:
+        executor.run_dir = self.run_dir
+        executor.run_id = self.run_id
+        provider = getattr(executor, "provider", None)
+        if provider is not None and getattr(provider, "script_dir", None) is None:
+            provider.script_dir = os.path.join(self.run_dir, "submit_scripts")
+            os.makedirs(provider.script_dir, exist_ok=True)
+        executor.start()
+        self.executors[executor.label] = executor
+        self._hooks.executor_started(executor=executor)
+
+    def _shutdown_executors(self) -> None:
+        for executor in self.executors.values():
+            try:
+                executor.shutdown()
+            except Exception:
+                logger.exception("executor %s failed to shut down", executor.label)
+            self._hooks.executor_stopped(executor=executor)
+
+    def _dropped(self, record: TaskRecord) -> TaskCancelled:
+        return TaskCancelled(f"task {record.id} ({record.func_name}) was dropped: the DataFlowKernel was cleaned up")
+
+    def cleanup(self) -> None:
+        """Stop the run: executors shut down, unfinished tasks fail with `TaskCancelled`. Safe to call twice."""
+        with self._lock:
+            if self._cleanup_called:
+                return
+            self._cleanup_called = True
+        logger.info("cleaning up run %s", self.run_id)
+        self._checkpoint_stop.set()
+        self._shutdown_executors()
+        kill_running_commands()  # bash commands of in-process executors run in sessions of their own
+        for record in list(self.tasks.values()):
+            if record.status not in FINAL_STATES:
+                self._finish(record, States.failed, exc=self._dropped(record))
+        if self.config.checkpoint_mode is not None:
+            self.memoizer.checkpoint()
+        counts = {state.value: n for state, n in self.task_state_counts.items() if n}
+        logger.info("run %s finished; tasks by final state: %s", self.run_id, counts)
+        self._hooks.workflow_finished(dfk=self, run_id=self.run_id, run_dir=self.run_dir, task_counts=counts)
+        for plugin in self.config.plugins:
+            self._hooks.unregister(plugin)
+        from parlay.dataflow import loader
+
+        loader.forget(self)
+        self._stop_logging()
+
+    def _stop_logging(self) -> None:
+        if self._log_handler is not None:
+            logging.getLogger("parlay").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+
+    def __enter__(self) -> DataFlowKernel:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        mode = self.config.exit_mode
+        if mode == "skip":
+            return
+        if mode == "wait" and exc_type is None:
+            self.wait_for_current_tasks()
+        self.cleanup()
+
+    def __repr__(self) -> str:
+        return f"<DataFlowKernel {self.run_dir}>"
+
+
+def _failure_of(future: Future) -> BaseException:
+    if future.cancelled():
+        return CancelledError(f"{_describe(future)} was cancelled")
+    return future.exception()  # type: ignore[return-value]
+
+
+def _describe(future: Future) -> str:
+    tid = getattr(future, "tid", None)
+    return f"task {tid}" if tid is not None else repr(future)
+
+
+def _start_logging(run_dir: str) -> logging.Handler:
+    handler = logging.FileHandler(os.path.join(run_dir, "parlay.log"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s:%(lineno)d %(threadName)s %(levelname)s %(message)s"))
+    root = logging.getLogger("parlay")
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    return handler
+
+
+def _internal_app(func: Any) -> PythonApp:
+    return PythonApp(func, executors=[INTERNAL_EXECUTOR])
+
+
+_LIFTED = {op: _internal_app(op) for op in (getattr, operator.getitem)}

@@ -1,0 +1,83 @@
+"""The process-wide DataFlowKernel behind `parlay.load`, `parlay.dfk`, `parlay.clear` and friends.
+
+Loading also makes the run safe to stop: interpreter exit (including Ctrl-C) and SIGTERM clean it up.
+"""
+
+from __future__ import annotations
+
+import atexit
+import signal
+import threading
+from typing import TYPE_CHECKING, Any
+
+from parlay.errors import ConfigurationError, NoDataFlowKernelError
+
+if TYPE_CHECKING:
+    from parlay.config import Config
+    from parlay.dataflow.kernel import DataFlowKernel
+
+_current: DataFlowKernel | None = None
+_lock = threading.Lock()
+_atexit_registered = False
+
+
+def load(config: Config | None = None) -> DataFlowKernel:
+    """Start a DataFlowKernel for `config` (default: one thread pool) and make it current.
+
+    Usable as a context manager: `with parlay.load(config):` cleans up on exit per `config.exit_mode`.
+    """
+    from parlay.dataflow.kernel import DataFlowKernel
+
+    global _current, _atexit_registered
+    with _lock:
+        if _current is not None:
+            raise ConfigurationError("Config has already been loaded; call parlay.clear() or dfk().cleanup() first")
+        _current = DataFlowKernel(config)
+        if not _atexit_registered:
+            atexit.register(_cleanup_at_exit)
+            _atexit_registered = True
+        _install_sigterm_handler()
+        return _current
+
+
+def dfk() -> DataFlowKernel:
+    """The current DataFlowKernel."""
+    if _current is None:
+        raise NoDataFlowKernelError("Must first load config: call parlay.load()")
+    return _current
+
+
+def clear() -> None:
+    """Forget the current DataFlowKernel without cleaning it up."""
+    global _current
+    _current = None
+
+
+def wait_for_current_tasks() -> None:
+    """Block until every task of the current DataFlowKernel has finished."""
+    dfk().wait_for_current_tasks()
+
+
+def forget(kernel: DataFlowKernel) -> None:
+    """Called by a kernel's cleanup: it is no longer current."""
+    global _current
+    if _current is kernel:
+        _current = None
+
+
+def _cleanup_at_exit() -> None:
+    if _current is not None:
+        _current.cleanup()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # Unwind the main thread like Ctrl-C does; cleanup then runs at interpreter exit.
+    raise SystemExit(128 + signum)
+
+
+def _install_sigterm_handler() -> None:
+    """Turn SIGTERM into a clean exit, unless the program already handles it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)

@@ -1,0 +1,77 @@
+"""`ThreadPoolExecutor`: tasks run in threads of this process (the default executor).
+
+Its threads are daemons and it owns its queue, so interpreter exit never waits for queued tasks
+(the standard library's pool joins its threads at exit, which is how a Ctrl-C turns into a hang).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from parlay.errors import ConfigurationError
+from parlay.executors.base import ParlayExecutor
+
+
+class ThreadPoolExecutor(ParlayExecutor):
+    """Runs tasks on `max_threads` threads in the submitting process; queued tasks can be cancelled."""
+
+    in_process = True
+    cancels_queued = True
+
+    def __init__(self, label: str = "threads", max_threads: int = 2, thread_name_prefix: str = ""):
+        if isinstance(max_threads, bool) or not isinstance(max_threads, int) or max_threads < 1:
+            raise ConfigurationError(f"ThreadPoolExecutor.max_threads={max_threads!r}: expected an integer >= 1")
+        super().__init__(label)
+        self.max_threads = max_threads
+        self.thread_name_prefix = thread_name_prefix or f"parlay-{label}"
+        self._queue: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple, dict] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    def _start(self) -> None:
+        for n in range(self.max_threads):
+            thread = threading.Thread(target=self._work, name=f"{self.thread_name_prefix}-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _submit(
+        self, func: Callable[..., Any], resource_specification: dict[str, Any], args: tuple, kwargs: dict
+    ) -> Future:
+        future: Future = Future()
+        self._queue.put((future, func, args, kwargs))
+        return future
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while (item := get()) is not None:
+            _run(*item)
+            del item  # hold nothing of a finished task while idle
+
+    def _shutdown(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[0].cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is not current:
+                thread.join(timeout=0.1)  # a thread stuck in a long task is a daemon: never wait for it
+
+
+def _run(future: Future, func: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        result = func(*args, **kwargs)
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
