@@ -1,0 +1,6 @@
+"""Launchers: `parlay.launchers.X` is the backend class X, found through the `parlay.launchers` entry points
+and imported on first use; one that is not installed raises `BackendNotFound` naming its package."""
+
+from parlay.plugins.lazy import backend_attributes
+
+__getattr__, __dir__ = backend_attributes("launchers")
