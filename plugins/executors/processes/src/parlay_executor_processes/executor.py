@@ -1,0 +1,249 @@
+"""`ProcessExecutor`: a pool of worker processes on this machine, one task per worker at a time.
+
+Tasks are packed in the submitting thread (so a serialization error names the argument at once) and
+handed to an idle worker, or queued. One dispatcher thread waits on every worker's socket, settles
+futures, hands out queued work, and replaces workers that die.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from parlay.errors import BadStateException, ConfigurationError, TaskCancelled, WorkerLost
+from parlay.executors.base import ParlayExecutor
+from parlay.serialize import pack_apply, unpack_result
+
+#: Workers that die this many times in a row before they are ready mean workers cannot start here.
+_START_FAILURES = 3
+_STOP_GRACE_SECONDS = 2.0
+
+
+class _Worker:
+    __slots__ = ("conn", "log_path", "proc", "rank", "ready", "task")
+
+    def __init__(self, rank: int, proc: subprocess.Popen, conn: Connection, log_path: str):
+        self.rank = rank
+        self.proc = proc
+        self.conn = conn
+        self.log_path = log_path
+        self.task: tuple[Future, bytes] | None = None
+        self.ready = False  # set by the worker's first message, sent once its imports succeeded
+
+
+class ProcessExecutor(ParlayExecutor):
+    """Runs each task in one of `max_workers` worker processes (default: the number of CPUs)."""
+
+    cancels_queued = True
+
+    def __init__(self, label: str = "processes", max_workers: int | None = None):
+        if max_workers is not None and (
+            isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
+        ):
+            raise ConfigurationError(
+                f"ProcessExecutor.max_workers={max_workers!r}: expected an integer >= 1, or None for one per CPU"
+            )
+        super().__init__(label)
+        self.max_workers = max_workers or os.cpu_count() or 1
+        self._lock = threading.Lock()
+        self._queue: collections.deque[tuple[Future, bytes]] = collections.deque()
+        self._idle: list[_Worker] = []
+        self._workers: dict[int, _Worker] = {}
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._start_failures = 0
+        self._broken: BaseException | None = None
+        self._stopping = False
+        self._dispatcher: threading.Thread | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._log_dir = os.path.join(self.run_dir, self.label)
+        os.makedirs(self._log_dir, exist_ok=True)
+        for rank in range(self.max_workers):
+            self._idle.append(self._spawn(rank))
+        self._dispatcher = threading.Thread(target=self._dispatch, name=f"parlay-{self.label}-dispatch", daemon=True)
+        self._dispatcher.start()
+
+    def _spawn(self, rank: int) -> _Worker:
+        parent, child = socket.socketpair()
+        log_path = os.path.join(self._log_dir, f"worker_{rank}.log")
+        env = {
+            **os.environ,
+            "PARLAY_WORKER_RANK": str(rank),
+            "PARLAY_WORKER_COUNT": str(self.max_workers),
+            # workers import the submitter's modules by name, so they see what it sees
+            "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path),
+        }
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "parlay_executor_processes.worker", str(child.fileno())],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        child.close()
+        worker = _Worker(rank, proc, Connection(parent.detach()), log_path)
+        self._workers[rank] = worker
+        return worker
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            self._stopping = True
+            queued = list(self._queue)
+            self._queue.clear()
+        for future, _ in queued:
+            future.cancel()
+        self._wake_w.send(b"x")
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout=30)
+        workers = list(self._workers.values())
+        for worker in workers:
+            _signal(worker.proc, signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.proc.wait(timeout=_STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                _signal(worker.proc, signal.SIGKILL)
+                worker.proc.wait()
+            worker.conn.close()
+            if worker.task is not None and not worker.task[0].done():
+                worker.task[0].set_exception(TaskCancelled(f"executor {self.label} shut down while the task ran"))
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # --- submitting -------------------------------------------------------------------------------
+
+    def _submit(
+        self, func: Callable[..., Any], resource_specification: dict[str, Any], args: tuple, kwargs: dict
+    ) -> Future:
+        data = pack_apply(func, args, kwargs)
+        future: Future = Future()
+        with self._lock:
+            if self._broken is not None:
+                raise self._broken
+            if not self._idle:
+                self._queue.append((future, data))
+                return future
+            worker = self._idle.pop()
+            self._claim(worker, future, data)  # under the lock: a worker's death handler sees it
+        self._send(worker, data)
+        return future
+
+    @staticmethod
+    def _claim(worker: _Worker, future: Future, data: bytes) -> bool:
+        """Make `future` the task of `worker`, unless it was cancelled."""
+        if not (future.running() or future.set_running_or_notify_cancel()):
+            return False
+        worker.task = (future, data)
+        return True
+
+    @staticmethod
+    def _send(worker: _Worker, data: bytes) -> None:
+        with contextlib.suppress(OSError):  # a dead worker: the dispatcher settles its task
+            worker.conn.send_bytes(data)
+
+    def _next_task(self, worker: _Worker) -> None:
+        """Hand `worker` the next queued task that was not cancelled, or mark it idle."""
+        with self._lock:
+            while self._queue:
+                future, data = self._queue.popleft()
+                if self._claim(worker, future, data):
+                    break
+            else:
+                self._idle.append(worker)
+                return
+        self._send(worker, data)
+
+    # --- the dispatcher ---------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        while not self._stopping:
+            by_conn = {w.conn: w for w in self._workers.values()}
+            ready = wait([*by_conn, self._wake_r])
+            for conn in ready:
+                if conn is self._wake_r or self._stopping:
+                    continue
+                worker = by_conn[conn]
+                try:
+                    reply = conn.recv_bytes()
+                except (EOFError, OSError):
+                    self._worker_died(worker)
+                    continue
+                if not worker.ready:
+                    worker.ready = True
+                    self._start_failures = 0
+                    continue
+                task, worker.task = worker.task, None
+                if task is not None:
+                    _settle(task[0], reply)
+                self._next_task(worker)
+
+    def _worker_died(self, worker: _Worker) -> None:
+        code = worker.proc.wait()
+        worker.conn.close()
+        del self._workers[worker.rank]
+        with self._lock:
+            if worker in self._idle:
+                self._idle.remove(worker)
+            task, worker.task = worker.task, None
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+        detail = f"pid {worker.proc.pid} {how}; its log is {worker.log_path}"
+        if not worker.ready:
+            self._start_failures += 1
+            if task is not None:  # it never started: it goes to the next worker
+                with self._lock:
+                    self._queue.appendleft(task)
+            if self._start_failures >= _START_FAILURES:
+                self._give_up(worker, detail)
+                return
+        elif task is not None:
+            task[0].set_exception(WorkerLost(f"{self.label}-{worker.rank}", socket.gethostname(), detail))
+        self._next_task(self._spawn(worker.rank))
+
+    def _give_up(self, worker: _Worker, detail: str) -> None:
+        """Workers die before they are ready: fail what is queued rather than start them forever."""
+        self._broken = BadStateException(
+            self.label,
+            f"{_START_FAILURES} workers in a row died before they were ready ({detail}).\n{_tail(worker.log_path)}",
+        )
+        with self._lock:
+            queued = list(self._queue)
+            self._queue.clear()
+        for future, _ in queued:
+            if future.running() or future.set_running_or_notify_cancel():
+                future.set_exception(self._broken)
+
+
+def _settle(future: Future, reply: bytes) -> None:
+    try:
+        result = unpack_result(reply)
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+def _signal(proc: subprocess.Popen, signum: int) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signum)
+
+
+def _tail(path: str, limit: int = 2000) -> str:
+    try:
+        with open(path, errors="replace") as stream:
+            return "worker log tail:\n" + stream.read()[-limit:]
+    except OSError:
+        return ""
