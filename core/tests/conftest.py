@@ -1,5 +1,6 @@
-import parlay
 import pytest
+
+import parlay
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,9 @@
 
 import os
 
-import parlay
 import pytest
+
+import parlay
 from parlay import Config, File, bash_app, join_app, python_app
 from parlay.apps import BashApp, JoinApp, PythonApp
 from parlay.errors import AppTimeout, BadStdStreamFile, BashAppNoReturn, ConfigurationError

@@ -3,8 +3,9 @@
 import os
 from concurrent.futures import Future
 
-import parlay
 import pytest
+
+import parlay
 from parlay import Config, python_app
 from parlay.dataflow.states import States
 from parlay.errors import (

@@ -3,8 +3,9 @@
 import os
 from pathlib import Path
 
-import parlay
 import pytest
+
+import parlay
 from parlay import Config, File, python_app
 from parlay.dataflow.memoization import id_for_memo, load_checkpoint
 from parlay.errors import BadCheckpoint, UnhashableArgument

@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+
 from parlay.cli import main
 from parlay.errors import BackendNotFound, InvalidPlugin, PluginImportError
 from parlay.plugins import hookimpl, registry

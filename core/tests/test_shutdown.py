@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import pytest
+
 from parlay.testing.executors import _alive
 
 SCRIPT = """

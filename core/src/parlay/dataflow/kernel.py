@@ -174,6 +174,32 @@ class DataFlowKernel:
             files = [o if isinstance(o, File) else File(o) for o in outputs]
             kwargs["outputs"] = files
             future._outputs = [DataFuture(future, f, record.id) for f in files]
+            for file in files:
+                if file.scheme != "file":
+                    self._staging_for(file, record).stage_out(self, record.executor, file, future)
+        inputs = kwargs.get("inputs")
+        if inputs:
+            staged = []
+            for item in inputs:
+                if isinstance(item, File) and item.scheme != "file":
+                    staged.append(self._staging_for(item, record).stage_in(self, record.executor, item, None) or item)
+                else:
+                    staged.append(item)
+            kwargs["inputs"] = staged
+
+    def _staging_for(self, file: File, record: TaskRecord) -> Any:
+        """The staging plugin for a file that is not a plain path: a hook's choice, else the one named
+        after the URL scheme."""
+        executor = self.executors[record.executor]
+        staging = self._hooks.staging_for(file=file, executor=executor)
+        if staging is None:
+            from parlay.plugins import registry
+
+            try:
+                staging = registry.load("staging", file.scheme)()
+            except LookupError as exc:
+                raise ConfigurationError(f"app {record.func_name}: nothing can stage {file.url} ({exc})") from exc
+        return staging
 
     def _auto_stream_path(self, record: TaskRecord, stream: str) -> str:
         if self.config.std_autopath is not None:

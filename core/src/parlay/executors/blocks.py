@@ -1,0 +1,119 @@
+"""`BlockProviderExecutor`: the base of executors whose workers run in blocks that a provider starts
+(batch jobs, cloud instances, local process groups). It owns the block table and the primitives the
+kernel's scaling strategy calls; every block it started is cancelled when it shuts down."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from abc import abstractmethod
+from typing import Any
+
+from parlay.errors import ScalingFailed
+from parlay.executors.base import ParlayExecutor
+from parlay.providers.base import ExecutionProvider, JobState, JobStatus
+
+logger = logging.getLogger(__name__)
+
+
+class BlockProviderExecutor(ParlayExecutor):
+    """An executor with a `provider`; subclasses start their service in `_start_service` and say how a
+    block starts its workers in `_get_launch_command`."""
+
+    def __init__(self, label: str, provider: ExecutionProvider, block_error_handler: Any = True):
+        super().__init__(label)
+        self.provider = provider
+        self.block_error_handler = block_error_handler
+        self.blocks: dict[str, str] = {}  # block id -> job id
+        self._block_ids = itertools.count()
+        self._blocks_lock = threading.Lock()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._start_service()
+        if self.provider.init_blocks:
+            self.scale_out(self.provider.init_blocks)
+
+    def _shutdown(self) -> None:
+        try:
+            self._stop_service()
+        finally:
+            self.scale_in(len(self.blocks))  # nothing this run started is left queued or running
+
+    # --- scaling primitives -----------------------------------------------------------------------
+
+    def scale_out(self, blocks: int = 1) -> list[str]:
+        """Start `blocks` new blocks; their ids. A provider failure raises `ScalingFailed` quoting it."""
+        started = []
+        for _ in range(blocks):
+            block_id = str(next(self._block_ids))
+            job_name = f"parlay.{self.label}.block-{block_id}"
+            try:
+                job_id = self.provider.submit(self._get_launch_command(block_id), 1, job_name)
+            except Exception as exc:
+                raise ScalingFailed(self.label, f"could not start block {block_id}: {exc}") from exc
+            with self._blocks_lock:
+                self.blocks[block_id] = job_id
+            started.append(block_id)
+            self._block_event(block_id, job_id, JobState.PENDING, "submitted")
+        return started
+
+    def scale_in(self, blocks: int, block_ids: list[str] | None = None) -> list[str]:
+        """Cancel `blocks` blocks (the newest first, or exactly `block_ids`); the ids cancelled."""
+        with self._blocks_lock:
+            chosen = block_ids if block_ids is not None else list(self.blocks)[::-1][:blocks]
+            jobs = {b: self.blocks.pop(b) for b in chosen if b in self.blocks}
+        if not jobs:
+            return []
+        try:
+            results = self.provider.cancel(list(jobs.values()))
+        except Exception:
+            logger.exception("executor %s could not cancel jobs %s", self.label, list(jobs.values()))
+            raise
+        for (block_id, job_id), cancelled in zip(jobs.items(), results, strict=True):
+            self._block_event(block_id, job_id, JobState.SCALED_IN if cancelled else JobState.UNKNOWN, "scaled in")
+        return [b for b, ok in zip(jobs, results, strict=True) if ok]
+
+    def status(self) -> dict[str, JobStatus]:
+        """The status of every block, from one batched provider call."""
+        with self._blocks_lock:
+            blocks = dict(self.blocks)
+        statuses = self.provider.status(list(blocks.values()))
+        return dict(zip(blocks, statuses, strict=True))
+
+    def _block_event(self, block_id: str, job_id: str | None, state: JobState, message: str) -> None:
+        from parlay.plugins.manager import get_hooks
+
+        get_hooks().block_state_changed(
+            executor=self.label, block_id=block_id, job_id=job_id, state=state.name, message=message
+        )
+
+    # --- what a subclass implements ---------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def outstanding(self) -> int:
+        """Tasks submitted and not finished."""
+
+    @property
+    @abstractmethod
+    def workers_per_node(self) -> int | float:
+        """Workers each node of a block runs."""
+
+    @abstractmethod
+    def _get_launch_command(self, block_id: str) -> str:
+        """The command a block runs to start this executor's workers."""
+
+    @abstractmethod
+    def _start_service(self) -> None:
+        """Start what the blocks' workers connect to (an interchange, a listener)."""
+
+    @abstractmethod
+    def _stop_service(self) -> None:
+        """Stop the service; tasks still running fail."""
+
+    @abstractmethod
+    def set_bad_state_and_fail_all(self, exception: BaseException) -> None:
+        """Stop accepting tasks and fail every outstanding one with `exception`."""

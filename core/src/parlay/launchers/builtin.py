@@ -1,0 +1,65 @@
+"""The launchers the kernel ships: `SimpleLauncher`, `WrappedLauncher` and `SingleNodeLauncher`."""
+
+from __future__ import annotations
+
+import logging
+
+from parlay.launchers.base import Launcher
+
+logger = logging.getLogger(__name__)
+
+
+class SimpleLauncher(Launcher):
+    """Runs the command once, as it is (the command starts its own workers, e.g. MPI apps)."""
+
+    def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
+        if nodes_per_block > 1:
+            logger.warning("SimpleLauncher runs one copy of the command though the block has %d nodes", nodes_per_block)
+        return command
+
+
+class WrappedLauncher(Launcher):
+    """Puts `prepend` in front of the command (a container runtime, `time`, `nice`...)."""
+
+    def __init__(self, prepend: str, debug: bool = False):
+        super().__init__(debug)
+        self.prepend = prepend
+
+    def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
+        return f"{self.prepend} {command}" if self.prepend else command
+
+    def __repr__(self) -> str:
+        return f"WrappedLauncher(prepend={self.prepend!r})"
+
+
+class SingleNodeLauncher(Launcher):
+    """Starts `tasks_per_node * nodes_per_block` copies of the command on this node and waits for them.
+
+    Each copy sees `PARLAY_COPY` (1, 2, ...) and `PARLAY_COPIES`. The job fails when every copy failed,
+    or when any failed with `fail_on_any=True`.
+    """
+
+    def __init__(self, debug: bool = False, fail_on_any: bool = False):
+        super().__init__(debug)
+        self.fail_on_any = fail_on_any
+
+    def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
+        copies = tasks_per_node * nodes_per_block
+        verdict = '[ "$FAILED" -eq 0 ]' if self.fail_on_any else f'[ "$FAILED" -lt {copies} ]'
+        trace = "set -x\n" if self.debug else ""
+        return f"""{trace}export CORES=$(getconf _NPROCESSORS_ONLN)
+export PARLAY_COPIES={copies}
+PIDS=""
+for PARLAY_COPY in $(seq 1 {copies}); do
+  ( export PARLAY_COPY; {command} ) &
+  PIDS="$PIDS $!"
+done
+FAILED=0
+for PID in $PIDS; do
+  wait "$PID" || FAILED=$((FAILED + 1))
+done
+{verdict}
+"""
+
+    def __repr__(self) -> str:
+        return f"SingleNodeLauncher(fail_on_any={self.fail_on_any})"

@@ -1,0 +1,225 @@
+"""The provider interface: how blocks (batch jobs, cloud instances, local process groups) are started,
+watched and stopped. Scheduler states all map onto one `JobState`."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from parlay.errors import ConfigurationError, ExecutionProviderException, add_note
+
+JOURNAL = "jobs.jsonl"
+
+
+class JobState(enum.Enum):
+    """Where a block's job is, whatever the scheduler calls it."""
+
+    UNKNOWN = "UNKNOWN"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    CANCELLED = "CANCELLED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    TIMEOUT = "TIMEOUT"
+    HELD = "HELD"
+    MISSING = "MISSING"
+    SCALED_IN = "SCALED_IN"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {JobState.CANCELLED, JobState.COMPLETED, JobState.FAILED, JobState.TIMEOUT, JobState.MISSING, JobState.SCALED_IN}
+)
+
+
+class JobStatus:
+    """A job's state, with what the scheduler said and where the job's output went."""
+
+    __slots__ = ("exit_code", "message", "state", "stderr_path", "stdout_path")
+
+    def __init__(
+        self,
+        state: JobState,
+        message: str | None = None,
+        exit_code: int | None = None,
+        stdout_path: str | None = None,
+        stderr_path: str | None = None,
+    ):
+        self.state = state
+        self.message = message
+        self.exit_code = exit_code
+        self.stdout_path = stdout_path
+        self.stderr_path = stderr_path
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
+
+    def stdout_tail(self, limit: int = 2048) -> str:
+        return _tail(self.stdout_path, limit)
+
+    def stderr_tail(self, limit: int = 2048) -> str:
+        return _tail(self.stderr_path, limit)
+
+    def __repr__(self) -> str:
+        extra = f", exit_code={self.exit_code}" if self.exit_code is not None else ""
+        return f"JobStatus({self.state.name}{extra}, message={self.message!r})"
+
+
+def _tail(path: str | None, limit: int) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(0, os.SEEK_END)
+            stream.seek(max(0, stream.tell() - limit))
+            return stream.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _check_count(owner: str, field: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{owner}.{field}={value!r}: expected an integer >= {minimum}")
+
+
+class ExecutionProvider(ABC):
+    """Starts and stops blocks. Template methods (`submit`, `status`, `cancel`) own the checks, the
+    journal and error notes; a plugin implements `_submit`, `_status` and `_cancel`.
+
+    The DataFlowKernel sets `script_dir` to `runinfo/NNN/submit_scripts` before the executor starts.
+    """
+
+    #: How often the kernel should ask for status, in seconds.
+    status_polling_interval: ClassVar[float] = 60.0
+    #: The entry-point name of the provider, recorded in the journal for `parlay cleanup`.
+    kind: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        label: str,
+        nodes_per_block: int = 1,
+        init_blocks: int = 1,
+        min_blocks: int = 0,
+        max_blocks: int = 1,
+        parallelism: float = 1.0,
+        worker_init: str = "",
+        launcher: Any = None,
+        cores_per_node: int | None = None,
+        mem_per_node: float | None = None,
+    ):
+        owner = type(self).__name__
+        _check_count(owner, "nodes_per_block", nodes_per_block, 1)
+        for field, value in (("init_blocks", init_blocks), ("min_blocks", min_blocks), ("max_blocks", max_blocks)):
+            _check_count(owner, field, value, 0)
+        if min_blocks > max_blocks:
+            raise ConfigurationError(f"{owner}: min_blocks={min_blocks} must not exceed max_blocks={max_blocks}")
+        if isinstance(parallelism, bool) or not isinstance(parallelism, (int, float)) or not 0 <= parallelism <= 1:
+            raise ConfigurationError(f"{owner}.parallelism={parallelism!r}: expected a number from 0 to 1")
+        if cores_per_node is not None:
+            _check_count(owner, "cores_per_node", cores_per_node, 1)
+        self.label = label
+        self.nodes_per_block = nodes_per_block
+        self.init_blocks = init_blocks
+        self.min_blocks = min_blocks
+        self.max_blocks = max_blocks
+        self.parallelism = parallelism
+        self.worker_init = worker_init
+        self.launcher = launcher
+        self.cores_per_node = cores_per_node
+        self.mem_per_node = mem_per_node
+        self.script_dir: str | None = None
+        self._journal_lock = threading.Lock()
+
+    # --- template methods -------------------------------------------------------------------------
+
+    def submit(self, command: str, tasks_per_node: int, job_name: str) -> str:
+        """Start one block running `command`; return its job id. The job is journaled at once."""
+        try:
+            job_id = self._submit(command, tasks_per_node, job_name)
+        except Exception as exc:
+            add_note(exc, f"while {type(self).__name__} {self.label!r} submitted job {job_name}")
+            raise
+        self._journal({"event": "submitted", "job_id": job_id, "job_name": job_name})
+        return job_id
+
+    def status(self, job_ids: Sequence[str]) -> list[JobStatus]:
+        """The status of each job, in order."""
+        if not job_ids:
+            return []
+        statuses = self._status(list(job_ids))
+        if len(statuses) != len(job_ids):
+            raise ExecutionProviderException(
+                f"{type(self).__name__} returned {len(statuses)} statuses for {len(job_ids)} jobs"
+            )
+        return statuses
+
+    def cancel(self, job_ids: Sequence[str]) -> list[bool]:
+        """Cancel jobs; return whether each was cancelled. Cancelled jobs are journaled."""
+        if not job_ids:
+            return []
+        results = self._cancel(list(job_ids))
+        for job_id, cancelled in zip(job_ids, results, strict=True):
+            if cancelled:
+                self._journal({"event": "cancelled", "job_id": job_id})
+        return results
+
+    # --- the journal ------------------------------------------------------------------------------
+
+    @property
+    def journal_path(self) -> str | None:
+        """`runinfo/NNN/jobs.jsonl`, beside the submit scripts; None before the kernel sets `script_dir`."""
+        if self.script_dir is None:
+            return None
+        return os.path.join(os.path.dirname(os.path.abspath(self.script_dir)), JOURNAL)
+
+    def _journal(self, entry: dict[str, Any]) -> None:
+        path = self.journal_path
+        if path is None:
+            return
+        entry = {"time": time.time(), "provider": self.kind or type(self).__name__, "label": self.label, **entry}
+        line = json.dumps(entry) + "\n"
+        with self._journal_lock, open(path, "a") as stream:
+            stream.write(line)
+            stream.flush()
+            os.fsync(stream.fileno())  # a crash right after submission must not lose the job
+
+    # --- what a plugin implements -----------------------------------------------------------------
+
+    @abstractmethod
+    def _submit(self, command: str, tasks_per_node: int, job_name: str) -> str: ...
+
+    @abstractmethod
+    def _status(self, job_ids: list[str]) -> list[JobStatus]: ...
+
+    @abstractmethod
+    def _cancel(self, job_ids: list[str]) -> list[bool]: ...
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(label={self.label!r})"
+
+
+def read_journal(run_dir: str) -> dict[str, dict[str, Any]]:
+    """The jobs a run submitted, by job id, each with its last event (`submitted` or `cancelled`)."""
+    jobs: dict[str, dict[str, Any]] = {}
+    try:
+        stream = open(os.path.join(run_dir, JOURNAL))  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return jobs
+    with stream:
+        for line in stream:
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            jobs.setdefault(entry["job_id"], {}).update(entry)
+    return jobs

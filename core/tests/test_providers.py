@@ -1,0 +1,339 @@
+"""Providers, the cluster-provider base (against a small real scheduler stand-in), block-provider
+executors, launchers, staging and File."""
+
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import parlay
+from parlay import Config, File
+from parlay.errors import (
+    BadLauncher,
+    ConfigurationError,
+    ExecutionProviderException,
+    ScalingFailed,
+    SubmitException,
+)
+from parlay.executors.blocks import BlockProviderExecutor
+from parlay.launchers.builtin import SimpleLauncher, SingleNodeLauncher, WrappedLauncher
+from parlay.plugins import hookimpl
+from parlay.plugins.manager import get_hooks
+from parlay.providers.base import JobState, JobStatus, read_journal
+from parlay.providers.cluster import ClusterProvider
+from parlay.staging.files import NoOpFileStaging
+
+FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_scheduler.py")
+TIMEOUT = 60
+
+
+class FakeProvider(ClusterProvider):
+    """A scheduler plugin in miniature: its directives, its commands, its state table."""
+
+    kind = "fake"
+    states = {"R": JobState.RUNNING, "CD": JobState.COMPLETED, "CA": JobState.CANCELLED}
+    status_polling_interval = 1.0
+
+    def __init__(self, label="fake", **options):
+        super().__init__(label=label, **options)
+        self.commands = []
+
+    def execute_wait(self, command):
+        self.commands.append(command)
+        return super().execute_wait(command)
+
+    def _directives(self, job_name, tasks_per_node):
+        out, err = self.output_paths(job_name)
+        return [f"#FAKE --name={job_name}", f"#FAKE --walltime={int(self.walltime_seconds)}", f"exec >{out} 2>{err}"]
+
+    def _submit_command(self, script_path):
+        return [sys.executable, FAKE, "submit", script_path]
+
+    def _parse_submit(self, stdout):
+        return stdout.split()[-1]
+
+    def _status_command(self, job_ids):
+        return [sys.executable, FAKE, "status", *job_ids]
+
+    def _parse_status(self, stdout):
+        return dict(line.split() for line in stdout.splitlines())
+
+    def _cancel_command(self, job_ids):
+        return [sys.executable, FAKE, "cancel", *job_ids]
+
+
+@pytest.fixture
+def provider(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_SCHEDULER_STATE", str(tmp_path / "scheduler.json"))
+    provider = FakeProvider(walltime="00:01:30", worker_init="export GREETING=hello")
+    provider.script_dir = str(tmp_path / "run" / "submit_scripts")
+    yield provider
+    jobs = read_journal(str(tmp_path / "run"))
+    running = [j for j, entry in jobs.items() if entry["event"] == "submitted"]
+    if running:
+        provider.cancel(running)
+
+
+def wait_for(predicate):
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_job_script_layout(provider):
+    class SitePlugin:
+        @hookimpl
+        def parlay_provider_job_preamble(self, provider, job_name):
+            return f"module load python # {job_name}"
+
+    provider.scheduler_options = "#FAKE --account=physics"
+    provider.launcher = WrappedLauncher("nice -n 5")
+    plugin = SitePlugin()
+    get_hooks().register(plugin)
+    try:
+        script = provider.job_script("worker --block 0", 1, "parlay.x.block-0")
+    finally:
+        get_hooks().unregister(plugin)
+    lines = script.splitlines()
+    assert lines[0] == "#!/bin/bash"
+    assert lines[1:3] == ["#FAKE --name=parlay.x.block-0", "#FAKE --walltime=90"]
+    assert lines[4:] == [
+        "#FAKE --account=physics",
+        "module load python # parlay.x.block-0",
+        "export GREETING=hello",
+        "nice -n 5 worker --block 0",
+    ]
+
+
+def test_submit_status_cancel_for_real(provider, tmp_path):
+    marker = tmp_path / "ran"
+    job_id = provider.submit(f"echo $GREETING > {marker}; sleep 60", 1, "parlay.x.block-0")
+    wait_for(marker.exists)
+    assert marker.read_text() == "hello\n"
+    [status] = provider.status([job_id])
+    assert status.state is JobState.RUNNING and not status.terminal
+    assert provider.cancel([job_id]) == [True]
+    [status] = provider.status([job_id])
+    assert status.state is JobState.CANCELLED and status.terminal
+    journal = read_journal(str(tmp_path / "run"))
+    assert journal[job_id]["event"] == "cancelled"
+    assert journal[job_id]["job_name"] == "parlay.x.block-0"
+    assert journal[job_id]["provider"] == "fake"
+
+
+def test_job_is_journaled_the_moment_it_is_submitted(provider, tmp_path):
+    job_id = provider.submit("true", 1, "parlay.x.block-1")
+    assert read_journal(str(tmp_path / "run"))[job_id]["event"] == "submitted"
+    wait_for(lambda: provider.status([job_id])[0].state is JobState.COMPLETED)
+
+
+def test_status_is_batched(provider):
+    provider.status_batch_size = 2
+    ids = [provider.submit("sleep 60", 1, f"parlay.x.block-{n}") for n in range(3)]
+    provider.commands.clear()
+    assert [s.state for s in provider.status(ids)] == [JobState.RUNNING] * 3
+    assert [c[2] for c in provider.commands] == ["status", "status"]
+    provider.commands.clear()
+    assert provider.cancel(ids) == [True, True, True]
+    assert [c[3:] for c in provider.commands] == [ids[:2], ids[2:]]
+
+
+def test_unlisted_job_is_missing(provider):
+    [status] = provider.status(["999"])
+    assert status.state is JobState.MISSING
+    assert "no longer known" in status.message
+
+
+def test_job_output_tails(provider):
+    job_id = provider.submit("echo out-line; echo err-line >&2", 1, "parlay.x.block-2")
+    wait_for(lambda: provider.status([job_id])[0].terminal)
+    out, err = provider.output_paths("parlay.x.block-2")
+    status = JobStatus(JobState.FAILED, stdout_path=out, stderr_path=err)
+    wait_for(lambda: "err-line" in status.stderr_tail())
+    assert status.stdout_tail() == "out-line\n"
+    assert JobStatus(JobState.FAILED).stderr_tail() == ""
+
+
+def test_submit_failure_shows_command_stderr_and_script(provider, monkeypatch):
+    monkeypatch.setenv("FAKE_SCHEDULER_FAIL", "submit")
+    with pytest.raises(SubmitException) as info:
+        provider.submit("true", 1, "parlay.x.block-3")
+    text = str(info.value)
+    assert "fake_scheduler.py submit" in text
+    assert "exited with code 1" in text
+    assert "scheduler is down for maintenance" in text
+    assert "parlay.x.block-3.submit" in text
+
+
+def test_status_failure_and_timeout(provider, monkeypatch):
+    monkeypatch.setenv("FAKE_SCHEDULER_FAIL", "status")
+    with pytest.raises(ExecutionProviderException, match="scheduler is down"):
+        provider.status(["100"])
+    provider.cmd_timeout = 0.5
+    with pytest.raises(ExecutionProviderException, match=r"did not answer within 0\.5 s"):
+        provider.execute_wait(["sleep", "30"])
+    with pytest.raises(ExecutionProviderException, match="could not run"):
+        provider.execute_wait(["/no/such/scheduler"])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"nodes_per_block": 0}, "FakeProvider.nodes_per_block=0: expected an integer >= 1"),
+        ({"min_blocks": 3, "max_blocks": 2}, "min_blocks=3 must not exceed max_blocks=2"),
+        ({"parallelism": 2}, "FakeProvider.parallelism=2: expected a number from 0 to 1"),
+        ({"walltime": "soon"}, "FakeProvider.walltime='soon': expected seconds or 'HH:MM:SS'"),
+        ({"cmd_timeout": 0}, "FakeProvider.cmd_timeout=0"),
+        ({"status_batch_size": 0}, "FakeProvider.status_batch_size=0"),
+    ],
+)
+def test_provider_settings_are_checked(options, message):
+    with pytest.raises(ConfigurationError) as info:
+        FakeProvider(**options)
+    assert message in str(info.value)
+
+
+# --- block-provider executors ---------------------------------------------------------------------
+
+
+class MarkerExecutor(BlockProviderExecutor):
+    """Blocks that only write a marker and wait: enough to exercise the block table."""
+
+    def __init__(self, provider, marker_dir):
+        super().__init__("markers", provider)
+        self.marker_dir = marker_dir
+        self.stopped = False
+
+    outstanding = 0
+    workers_per_node = 1
+
+    def _get_launch_command(self, block_id):
+        return f"touch {self.marker_dir}/block-{block_id}; sleep 120"
+
+    def _start_service(self):
+        pass
+
+    def _stop_service(self):
+        self.stopped = True
+
+    def set_bad_state_and_fail_all(self, exception):
+        raise NotImplementedError
+
+    def _submit(self, func, resource_specification, args, kwargs):
+        raise NotImplementedError
+
+
+def test_block_executor_scales_and_cancels_everything_at_shutdown(provider, tmp_path):
+    provider.init_blocks = 2
+    executor = MarkerExecutor(provider, tmp_path)
+    with parlay.load(Config(executors=[executor], run_dir=str(tmp_path / "runinfo"))) as dfk:
+        assert provider.script_dir == str(tmp_path / "run" / "submit_scripts")
+        wait_for(lambda: (tmp_path / "block-0").exists() and (tmp_path / "block-1").exists())
+        assert list(executor.blocks) == ["0", "1"]
+        assert {s.state for s in executor.status().values()} == {JobState.RUNNING}
+        assert executor.scale_out(1) == ["2"]
+        assert executor.scale_in(1) == ["2"]
+        assert dfk.run_dir
+    assert executor.stopped
+    assert executor.blocks == {}
+    journal = read_journal(str(tmp_path / "run"))
+    assert len(journal) == 3
+    assert {entry["event"] for entry in journal.values()} == {"cancelled"}
+
+
+def test_scaling_failure_quotes_the_scheduler(provider, tmp_path, monkeypatch):
+    provider.init_blocks = 0
+    executor = MarkerExecutor(provider, tmp_path)
+    with parlay.load(Config(executors=[executor], run_dir=str(tmp_path / "runinfo"))):
+        monkeypatch.setenv("FAKE_SCHEDULER_FAIL", "submit")
+        with pytest.raises(ScalingFailed, match=r"(?s)could not start block 0.*scheduler is down"):
+            executor.scale_out(1)
+
+
+# --- launchers --------------------------------------------------------------------------------------
+
+
+def test_simple_and_wrapped_launchers():
+    assert SimpleLauncher()("worker -x", 4, 1) == "worker -x"
+    assert WrappedLauncher("apptainer exec img.sif")("worker", 1, 1) == "apptainer exec img.sif worker"
+    with pytest.raises(BadLauncher, match="tasks_per_node=0 must be an integer >= 1"):
+        SimpleLauncher()("worker", 0, 1)
+
+
+def test_launch_command_hook_applies_before_the_launcher():
+    class Profiler:
+        @hookimpl
+        def parlay_launcher_command(self, command):
+            return f"perf record -- {command}"
+
+    plugin = Profiler()
+    get_hooks().register(plugin)
+    try:
+        assert WrappedLauncher("time")("worker", 1, 1) == "time perf record -- worker"
+    finally:
+        get_hooks().unregister(plugin)
+
+
+@pytest.mark.parametrize(
+    ("fail_on_any", "failures", "code"), [(False, 1, 0), (False, 6, 1), (True, 1, 1), (True, 0, 0)]
+)
+def test_single_node_launcher_runs_every_copy(tmp_path, fail_on_any, failures, code):
+    command = (
+        f"touch {tmp_path}/copy-$PARLAY_COPY; echo $CORES > {tmp_path}/cores; "
+        f'[ "$PARLAY_COPIES" = 6 ] && [ $PARLAY_COPY -gt {failures} ]'
+    )
+    script = SingleNodeLauncher(fail_on_any=fail_on_any)(command, 3, 2)
+    result = subprocess.run(["bash", "-c", script], timeout=TIMEOUT)
+    assert sorted(p.name for p in tmp_path.glob("copy-*")) == [f"copy-{n}" for n in range(1, 7)]
+    assert int((tmp_path / "cores").read_text()) >= 1
+    assert result.returncode == code
+
+
+# --- staging and files ----------------------------------------------------------------------------
+
+
+def test_noop_file_staging():
+    staging = NoOpFileStaging()
+    assert staging.can_stage_in(File("/data/x")) and staging.can_stage_out(File("file:///data/x"))
+    assert not staging.can_stage_in(File("https://example.org/x"))
+    assert staging.stage_in(None, "threads", File("x"), None) is None
+
+
+def test_file_parsing():
+    local = File("results/out.txt")
+    assert (local.scheme, local.filepath, local.filename) == ("file", "results/out.txt", "out.txt")
+    assert os.fspath(local) == str(local) == "results/out.txt"
+    url = File("file:///tmp/a.csv")
+    assert (url.scheme, url.filepath) == ("file", "/tmp/a.csv")
+    remote = File("https://example.org/data/b.csv")
+    assert (remote.scheme, remote.netloc, remote.path, remote.filename) == (
+        "https",
+        "example.org",
+        "/data/b.csv",
+        "b.csv",
+    )
+    with pytest.raises(ValueError, match="has not been staged in"):
+        remote.filepath
+    remote.local_path = "/scratch/b.csv"
+    assert remote.filepath == "/scratch/b.csv"
+    copy = pickle.loads(pickle.dumps(remote))
+    assert copy == remote and copy.local_path == "/scratch/b.csv"
+    assert File(Path("a") / "b") == File("a/b")
+    assert repr(remote) == "File('https://example.org/data/b.csv')"
+
+
+def test_unknown_scheme_names_the_staging_package(tmp_path):
+    @parlay.python_app
+    def use(inputs=()):
+        return inputs
+
+    with (
+        parlay.load(Config(run_dir=str(tmp_path / "runinfo"))),
+        pytest.raises(ConfigurationError, match="pip install parlay-staging-globus"),
+    ):
+        use(inputs=[File("globus://endpoint/data")])
