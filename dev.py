@@ -1,0 +1,94 @@
+"""Install the parlay workspace into ./.venv and run the demo, the tests or the benchmarks.
+
+    python3 dev.py demo     install, then run examples/demo.py
+    python3 dev.py test     install, then ruff and every test
+    python3 dev.py bench    install (and Parsl beside it, for comparison), then every benchmark
+
+Only the standard library is used here, so a fresh machine with Python 3.10+ and pip is enough.
+Workspace members are found by the globs in pyproject.toml, never listed by hand.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import subprocess
+import sys
+import venv
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+VENV = os.path.join(ROOT, ".venv")
+PEERS_VENV = os.path.join(ROOT, ".venv-peers")
+TEST_TOOLS = ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"]
+PEERS = ["parsl"]
+
+
+def members() -> list[str]:
+    """Workspace member folders: the `members` globs of the root pyproject.toml."""
+    with open(os.path.join(ROOT, "pyproject.toml")) as stream:
+        text = stream.read()
+    match = re.search(r"^members\s*=\s*\[(.*?)\]", text, re.MULTILINE | re.DOTALL)
+    if match is None:
+        sys.exit("pyproject.toml has no [tool.uv.workspace] members list")
+    found: list[str] = []
+    for pattern in re.findall(r'"([^"]+)"', match.group(1)):
+        for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
+            if os.path.isfile(os.path.join(path, "pyproject.toml")):
+                found.append(path)
+    return found
+
+
+def python_in(env: str) -> str:
+    return os.path.join(env, "bin", "python")
+
+
+def run(*command: str, **options: object) -> None:
+    print("+", " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in command), flush=True)
+    result = subprocess.run(command, cwd=ROOT, **options)  # type: ignore[call-overload]
+    if result.returncode:
+        sys.exit(result.returncode)
+
+
+def install(extra: list[str]) -> str:
+    """Create .venv if needed and install every workspace member (editable) plus `extra`."""
+    if not os.path.exists(python_in(VENV)):
+        venv.create(VENV, with_pip=True)
+    editable = [arg for path in members() for arg in ("-e", path)]
+    run(python_in(VENV), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *editable, *extra)
+    return python_in(VENV)
+
+
+def install_peers() -> str | None:
+    """Parsl in a venv of its own, so its pins never touch parlay's environment. None if it cannot install."""
+    if not os.path.exists(python_in(PEERS_VENV)):
+        venv.create(PEERS_VENV, with_pip=True)
+    result = subprocess.run(
+        [python_in(PEERS_VENV), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PEERS]
+    )
+    return python_in(PEERS_VENV) if result.returncode == 0 else None
+
+
+def main(argv: list[str]) -> None:
+    command = argv[0] if argv else "help"
+    if command == "demo":
+        python = install([])
+        run(python, os.path.join("examples", "demo.py"), *argv[1:])
+    elif command == "test":
+        python = install(TEST_TOOLS)
+        run(python, "-m", "ruff", "check", ".")
+        run(python, "-m", "pytest", *argv[1:])
+    elif command == "bench":
+        python = install([])
+        peer = install_peers()
+        env = dict(os.environ)
+        if peer:
+            env["PARLAY_PEER_PYTHON"] = peer
+        for script in sorted(glob.glob(os.path.join(ROOT, "benchmarks", "bench_*.py"))):
+            run(python, script, *argv[1:], env=env)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
