@@ -1,6 +1,8 @@
 """One side of the kernel benchmark: run no-op tasks through the thread executor and print JSON.
 
-    python kernel_workload.py parlay|parsl TASKS CHAIN
+    python kernel_workload.py parlay|parsl TASKS CHAIN on|off
+
+The last argument is `Config.initialize_logging` (the run's log file).
 
 The same code drives both frameworks: parlay keeps Parsl's public names.
 """
@@ -12,7 +14,7 @@ import tempfile
 import time
 
 
-def main(framework: str, tasks: int, chain: int) -> None:
+def main(framework: str, tasks: int, chain: int, logging: str) -> None:
     lib = importlib.import_module(framework)
 
     @lib.python_app
@@ -20,7 +22,9 @@ def main(framework: str, tasks: int, chain: int) -> None:
         return None
 
     run_dir = tempfile.mkdtemp(prefix=f"{framework}-bench-")
-    config = lib.Config(executors=[lib.ThreadPoolExecutor(max_threads=2)], run_dir=run_dir)
+    config = lib.Config(
+        executors=[lib.ThreadPoolExecutor(max_threads=2)], run_dir=run_dir, initialize_logging=logging == "on"
+    )
     with lib.load(config):
         noop().result()  # warm up
         started = time.perf_counter()
@@ -40,4 +44,4 @@ def main(framework: str, tasks: int, chain: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])

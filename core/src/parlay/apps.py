@@ -6,12 +6,11 @@ Calling an app returns an `AppFuture` at once; the DataFlowKernel runs the task 
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from parlay.errors import ConfigurationError
-from parlay.execution import RESERVED_KWARGS, BashRunner, PythonRunner
+from parlay.execution import BashRunner, PythonRunner, reserved_parameters
 
 if TYPE_CHECKING:
     from parlay.dataflow.kernel import DataFlowKernel
@@ -48,7 +47,7 @@ class AppBase:
         self.cache = cache
         self.ignore_for_cache = frozenset(ignore_for_cache or ())
         self.runner = self.runner_type(func)
-        self.defaults = _reserved_defaults(func)
+        self.defaults = reserved_parameters(func)[1]
 
     def __call__(self, *args: Any, **kwargs: Any) -> AppFuture:
         from parlay.dataflow.loader import dfk
@@ -74,15 +73,6 @@ class JoinApp(AppBase):
     """Runs on the submit side and returns a future (or a list of futures) whose results become its own."""
 
     kind = "join"
-
-
-def _reserved_defaults(func: Callable[..., Any]) -> dict[str, Any]:
-    """Defaults the signature gives to reserved keyword arguments (`outputs=[...]`, `walltime=5`, ...)."""
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return {}
-    return {p.name: p.default for p in params if p.name in RESERVED_KWARGS and p.default is not inspect.Parameter.empty}
 
 
 def _app_decorator(app_type: type[AppBase], name: str, doc: str) -> Callable[..., Any]:

@@ -7,11 +7,8 @@ so serializing executors send each function once. Kept free of heavy imports: wo
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import inspect
 import os
 import signal
-import subprocess
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -33,15 +30,22 @@ RESERVED_KWARGS = frozenset(
 )
 
 
-def declared_reserved(func: Callable[..., Any]) -> frozenset[str]:
-    """The reserved keyword arguments `func` accepts (all of them if it takes `**kwargs`)."""
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):  # some builtins have no signature
-        return frozenset()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return RESERVED_KWARGS
-    return RESERVED_KWARGS.intersection(params)
+_VAR_KEYWORDS = 0x08  # CO_VARKEYWORDS: the function takes **kwargs
+
+
+def reserved_parameters(func: Callable[..., Any]) -> tuple[frozenset[str], dict[str, Any]]:
+    """The reserved keyword arguments `func` accepts (all of them if it takes `**kwargs`), and the
+    defaults its signature gives them. Read from the code object: `inspect` costs more to import."""
+    code = getattr(func, "__code__", None)
+    if code is None:  # a builtin or a callable object: it declares none
+        return frozenset(), {}
+    positional = code.co_varnames[: code.co_argcount]
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    given = func.__defaults__ or ()
+    defaults = dict(zip(positional[len(positional) - len(given) :], given, strict=True))
+    defaults.update(func.__kwdefaults__ or {})
+    accepts = RESERVED_KWARGS if code.co_flags & _VAR_KEYWORDS else RESERVED_KWARGS.intersection(names)
+    return accepts, {name: value for name, value in defaults.items() if name in RESERVED_KWARGS}
 
 
 class _Runner:
@@ -50,7 +54,7 @@ class _Runner:
     def __init__(self, func: Callable[..., Any]):
         self.func = func
         self.name = getattr(func, "__name__", repr(func))
-        self.accepts = declared_reserved(func)
+        self.accepts = reserved_parameters(func)[0]
 
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not RESERVED_KWARGS.isdisjoint(kwargs):
@@ -110,6 +114,8 @@ _live_lock = threading.Lock()
 
 def run_command(command: str, stdout: Any, stderr: Any, walltime: float | None, name: str) -> int:
     """Run `command` with bash in a new session; on walltime kill the session's process group."""
+    import subprocess
+
     proc = subprocess.Popen(["/bin/bash", "-c", command], stdout=stdout, stderr=stderr, start_new_session=True)
     with _live_lock:
         _live_groups.add(proc.pid)
@@ -192,6 +198,8 @@ def time_limit(seconds: float, name: str) -> Any:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
         return
+    import ctypes
+
     ident = threading.get_ident()
     lock = threading.Lock()
     state = {"done": False}
