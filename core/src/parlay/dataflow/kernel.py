@@ -93,6 +93,8 @@ class DataFlowKernel:
                 self._start_executor(executor)
         except BaseException:
             self._shutdown_executors()
+            for plugin in config.plugins:
+                self._hooks.unregister(plugin)
             self._stop_logging()
             raise
         self._user_labels = [e.label for e in user_executors]
@@ -106,7 +108,9 @@ class DataFlowKernel:
             raise NoDataFlowKernelError(
                 f"cannot run app {app.__name__}: this DataFlowKernel has been cleaned up; call parlay.load() again"
             )
-        spec = kwargs.pop("parsl_resource_specification", None) or kwargs.pop("resource_specification", None) or {}
+        spec = kwargs.pop("parsl_resource_specification", None)
+        alias = kwargs.pop("resource_specification", None)
+        spec = spec or alias or {}
         if not isinstance(spec, dict):
             raise ConfigurationError(f"resource specification for app {app.__name__} must be a dict, not {spec!r}")
         record = TaskRecord(
