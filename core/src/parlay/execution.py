@@ -123,7 +123,7 @@ def run_command(command: str, stdout: Any, stderr: Any, walltime: float | None, 
         try:
             return proc.wait(timeout=walltime)
         except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             proc.wait()
             raise AppTimeout(
                 f"bash app {name} exceeded its walltime of {walltime:g} s; its process group was killed"
@@ -133,9 +133,10 @@ def run_command(command: str, stdout: Any, stderr: Any, walltime: float | None, 
             _live_groups.discard(proc.pid)
 
 
-def _kill_group(pgid: int) -> None:
+def kill_group(pgid: int, signum: int = signal.SIGKILL) -> None:
+    """Signal a whole process group, if it still exists."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(pgid, signum)
 
 
 def kill_running_commands() -> None:
@@ -143,7 +144,7 @@ def kill_running_commands() -> None:
     with _live_lock:
         groups = list(_live_groups)
     for pgid in groups:
-        _kill_group(pgid)
+        kill_group(pgid)
 
 
 @contextmanager

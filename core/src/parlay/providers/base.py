@@ -103,6 +103,8 @@ class ExecutionProvider(ABC):
     status_polling_interval: ClassVar[float] = 60.0
     #: The entry-point name of the provider, recorded in the journal for `parlay cleanup`.
     kind: ClassVar[str] = ""
+    #: Extra scheduler directives users pass through verbatim (batch-scheduler providers set it).
+    scheduler_options: str = ""
 
     def __init__(
         self,
@@ -173,6 +175,45 @@ class ExecutionProvider(ABC):
             if cancelled:
                 self._journal({"event": "cancelled", "job_id": job_id})
         return results
+
+    # --- the job script ---------------------------------------------------------------------------
+
+    def output_paths(self, job_name: str) -> tuple[str, str]:
+        """Where a job's stdout and stderr go (beside its script)."""
+        base = os.path.join(self._script_dir(), job_name)
+        return base + ".stdout", base + ".stderr"
+
+    def job_script(self, command: str, tasks_per_node: int, job_name: str) -> str:
+        """The full text of the script that `submit` hands to the scheduler."""
+        from parlay.plugins.manager import get_hooks
+
+        launched = self.launcher(command, tasks_per_node, self.nodes_per_block) if self.launcher else command
+        parts = [
+            "#!/bin/bash",
+            *self._directives(job_name, tasks_per_node),
+            self.scheduler_options.strip(),
+            *get_hooks().job_preamble(provider=self, job_name=job_name),
+            self.worker_init.strip(),
+            launched,
+        ]
+        return "\n".join(p for p in parts if p) + "\n"
+
+    def write_script(self, command: str, tasks_per_node: int, job_name: str) -> str:
+        path = os.path.join(self._script_dir(), job_name + ".submit")
+        with open(path, "w") as stream:
+            stream.write(self.job_script(command, tasks_per_node, job_name))
+        os.chmod(path, 0o755)
+        return path
+
+    def _script_dir(self) -> str:
+        if self.script_dir is None:
+            raise ExecutionProviderException(f"{type(self).__name__} {self.label!r} has no script_dir yet")
+        os.makedirs(self.script_dir, exist_ok=True)
+        return self.script_dir
+
+    def _directives(self, job_name: str, tasks_per_node: int) -> list[str]:
+        """Scheduler directive lines at the top of the job script; none for providers without a scheduler."""
+        return []
 
     # --- the journal ------------------------------------------------------------------------------
 

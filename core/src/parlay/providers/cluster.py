@@ -8,7 +8,6 @@ onto `JobState`. A scheduler plugin supplies its directives, its commands, their
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 from abc import abstractmethod
@@ -46,41 +45,6 @@ class ClusterProvider(ExecutionProvider):
         self.scheduler_options = scheduler_options
         self.cmd_timeout = cmd_timeout
         self.status_batch_size = status_batch_size
-
-    # --- the job script ---------------------------------------------------------------------------
-
-    def output_paths(self, job_name: str) -> tuple[str, str]:
-        """Where a job's stdout and stderr go (beside its script)."""
-        base = os.path.join(self._script_dir(), job_name)
-        return base + ".stdout", base + ".stderr"
-
-    def job_script(self, command: str, tasks_per_node: int, job_name: str) -> str:
-        """The full text of the script that `submit` hands to the scheduler."""
-        from parlay.plugins.manager import get_hooks
-
-        launched = self.launcher(command, tasks_per_node, self.nodes_per_block) if self.launcher else command
-        parts = [
-            "#!/bin/bash",
-            *self._directives(job_name, tasks_per_node),
-            self.scheduler_options.strip(),
-            *get_hooks().job_preamble(provider=self, job_name=job_name),
-            self.worker_init.strip(),
-            launched,
-        ]
-        return "\n".join(p for p in parts if p) + "\n"
-
-    def write_script(self, command: str, tasks_per_node: int, job_name: str) -> str:
-        path = os.path.join(self._script_dir(), job_name + ".submit")
-        with open(path, "w") as stream:
-            stream.write(self.job_script(command, tasks_per_node, job_name))
-        os.chmod(path, 0o755)
-        return path
-
-    def _script_dir(self) -> str:
-        if self.script_dir is None:
-            raise ExecutionProviderException(f"{type(self).__name__} {self.label!r} has no script_dir yet")
-        os.makedirs(self.script_dir, exist_ok=True)
-        return self.script_dir
 
     # --- scheduler commands -----------------------------------------------------------------------
 
