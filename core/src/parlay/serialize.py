@@ -103,6 +103,19 @@ _worker_functions: dict[bytes, Any] = {}
 _WORKER_CACHE_SIZE = 128
 
 
+def function_id(func: Any) -> tuple[int, bytes]:
+    """A number naming `func` for this run, and its bytes: executors send the bytes to a worker once,
+    then only the number."""
+    data = serialize_function(func)
+    number = _function_numbers.get(data)
+    if number is None:
+        number = _function_numbers[data] = len(_function_numbers) + 1
+    return number, data
+
+
+_function_numbers: dict[bytes, int] = {}
+
+
 def serialize_function(func: Any) -> bytes:
     """`serialize(func)`, once per function object."""
     try:
@@ -118,21 +131,18 @@ def serialize_function(func: Any) -> bytes:
     return data
 
 
-def pack_apply(func: Any, args: tuple, kwargs: dict[str, Any]) -> bytes:
-    """One task as bytes: the function (cached), then each argument separately, so an error names it."""
-    parts = [serialize_function(func)]
-    for n, arg in enumerate(args):
-        parts.append(_argument(arg, f"positional argument {n}", func))
+def pack_arguments(func: Any, args: tuple, kwargs: dict[str, Any]) -> bytes:
+    """A task's arguments as bytes, each serialized separately so that an error names the one that failed."""
+    parts = [_argument(arg, f"positional argument {n}", func) for n, arg in enumerate(args)]
     names = list(kwargs)
     parts.append(_argument(names, "keyword names", func))
-    for name in names:
-        parts.append(_argument(kwargs[name], f"keyword argument {name!r}", func))
+    parts.extend(_argument(kwargs[name], f"keyword argument {name!r}", func) for name in names)
     header = struct.pack(f"!II{len(parts)}I", len(args), len(parts), *map(len, parts))
     return header + b"".join(parts)
 
 
-def unpack_apply(data: bytes | memoryview) -> tuple[Any, tuple, dict[str, Any]]:
-    """The function, arguments and keyword arguments `pack_apply` packed."""
+def unpack_arguments(data: bytes | memoryview) -> tuple[tuple, dict[str, Any]]:
+    """The arguments and keyword arguments `pack_arguments` packed."""
     data = memoryview(data)
     nargs, nparts = struct.unpack_from("!II", data)
     sizes = struct.unpack_from(f"!{nparts}I", data, 8)
@@ -141,17 +151,35 @@ def unpack_apply(data: bytes | memoryview) -> tuple[Any, tuple, dict[str, Any]]:
     for size in sizes:
         parts.append(data[offset : offset + size])
         offset += size
-    func_bytes = bytes(parts[0])
-    func = _worker_functions.get(func_bytes)
+    args = tuple(deserialize(p) for p in parts[:nargs])
+    names = deserialize(parts[nargs])
+    kwargs = {name: deserialize(p) for name, p in zip(names, parts[nargs + 1 :], strict=True)}
+    return args, kwargs
+
+
+def load_function(data: bytes) -> Any:
+    """`deserialize` for functions, cached: a worker deserializes each function once."""
+    func = _worker_functions.get(data)
     if func is None:
-        func = deserialize(func_bytes)
+        func = deserialize(data)
         if len(_worker_functions) >= _WORKER_CACHE_SIZE:
             _worker_functions.pop(next(iter(_worker_functions)))
-        _worker_functions[func_bytes] = func
-    args = tuple(deserialize(p) for p in parts[1 : 1 + nargs])
-    names = deserialize(parts[1 + nargs])
-    kwargs = {name: deserialize(p) for name, p in zip(names, parts[2 + nargs :], strict=True)}
-    return func, args, kwargs
+        _worker_functions[data] = func
+    return func
+
+
+def pack_apply(func: Any, args: tuple, kwargs: dict[str, Any]) -> bytes:
+    """One task as bytes: the function (serialized once per run), then its arguments."""
+    function = serialize_function(func)
+    return _LENGTH.pack(len(function)) + function + pack_arguments(func, args, kwargs)
+
+
+def unpack_apply(data: bytes | memoryview) -> tuple[Any, tuple, dict[str, Any]]:
+    """The function, arguments and keyword arguments `pack_apply` packed."""
+    data = memoryview(data)
+    (size,) = _LENGTH.unpack_from(data)
+    func = load_function(bytes(data[_LENGTH.size : _LENGTH.size + size]))
+    return (func, *unpack_arguments(data[_LENGTH.size + size :]))
 
 
 def _argument(value: Any, where: str, func: Any) -> bytes:

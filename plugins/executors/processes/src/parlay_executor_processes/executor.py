@@ -22,22 +22,34 @@ from typing import Any
 
 from parlay.errors import BadStateException, ConfigurationError, TaskCancelled, WorkerLost
 from parlay.executors.base import ParlayExecutor
-from parlay.serialize import pack_apply, unpack_result
+from parlay.serialize import function_id, pack_arguments, unpack_result
+from parlay.worker import pack_task
 
 #: Workers that die this many times in a row before they are ready mean workers cannot start here.
 _START_FAILURES = 3
 _STOP_GRACE_SECONDS = 2.0
 
 
+class _Task:
+    __slots__ = ("arguments", "function", "future", "number")
+
+    def __init__(self, future: Future, number: int, function: bytes, arguments: bytes):
+        self.future = future
+        self.number = number
+        self.function = function
+        self.arguments = arguments
+
+
 class _Worker:
-    __slots__ = ("conn", "log_path", "proc", "rank", "ready", "task")
+    __slots__ = ("conn", "known", "log_path", "proc", "rank", "ready", "task")
 
     def __init__(self, rank: int, proc: subprocess.Popen, conn: Connection, log_path: str):
         self.rank = rank
         self.proc = proc
         self.conn = conn
         self.log_path = log_path
-        self.task: tuple[Future, bytes] | None = None
+        self.task: _Task | None = None
+        self.known: set[int] = set()  # numbers of the functions this worker has received
         self.ready = False  # set by the worker's first message, sent once its imports succeeded
 
 
@@ -56,7 +68,7 @@ class ProcessExecutor(ParlayExecutor):
         super().__init__(label)
         self.max_workers = max_workers or os.cpu_count() or 1
         self._lock = threading.Lock()
-        self._queue: collections.deque[tuple[Future, bytes]] = collections.deque()
+        self._queue: collections.deque[_Task] = collections.deque()
         self._idle: list[_Worker] = []
         self._workers: dict[int, _Worker] = {}
         self._wake_r, self._wake_w = socket.socketpair()
@@ -87,7 +99,7 @@ class ProcessExecutor(ParlayExecutor):
         }
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "parlay_executor_processes.worker", str(child.fileno())],
+                [sys.executable, "-m", "parlay.worker", str(child.fileno())],
                 pass_fds=[child.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -104,8 +116,8 @@ class ProcessExecutor(ParlayExecutor):
             self._stopping = True
             queued = list(self._queue)
             self._queue.clear()
-        for future, _ in queued:
-            future.cancel()
+        for task in queued:
+            task.future.cancel()
         self._wake_w.send(b"x")
         if self._dispatcher is not None:
             self._dispatcher.join(timeout=30)
@@ -119,8 +131,8 @@ class ProcessExecutor(ParlayExecutor):
                 _signal(worker.proc, signal.SIGKILL)
                 worker.proc.wait()
             worker.conn.close()
-            if worker.task is not None and not worker.task[0].done():
-                worker.task[0].set_exception(TaskCancelled(f"executor {self.label} shut down while the task ran"))
+            if worker.task is not None and not worker.task.future.done():
+                worker.task.future.set_exception(TaskCancelled(f"executor {self.label} shut down while the task ran"))
         self._wake_r.close()
         self._wake_w.close()
 
@@ -129,43 +141,46 @@ class ProcessExecutor(ParlayExecutor):
     def _submit(
         self, func: Callable[..., Any], resource_specification: dict[str, Any], args: tuple, kwargs: dict
     ) -> Future:
-        data = pack_apply(func, args, kwargs)
-        future: Future = Future()
+        number, function = function_id(func)
+        task = _Task(Future(), number, function, pack_arguments(func, args, kwargs))
         with self._lock:
             if self._broken is not None:
                 raise self._broken
             if not self._idle:
-                self._queue.append((future, data))
-                return future
+                self._queue.append(task)
+                return task.future
             worker = self._idle.pop()
-            self._claim(worker, future, data)  # under the lock: a worker's death handler sees it
-        self._send(worker, data)
-        return future
+            self._claim(worker, task)  # under the lock: a worker's death handler sees it
+        self._send(worker)
+        return task.future
 
     @staticmethod
-    def _claim(worker: _Worker, future: Future, data: bytes) -> bool:
-        """Make `future` the task of `worker`, unless it was cancelled."""
-        if not (future.running() or future.set_running_or_notify_cancel()):
+    def _claim(worker: _Worker, task: _Task) -> bool:
+        """Make `task` the task of `worker`, unless it was cancelled."""
+        if not (task.future.running() or task.future.set_running_or_notify_cancel()):
             return False
-        worker.task = (future, data)
+        worker.task = task
         return True
 
     @staticmethod
-    def _send(worker: _Worker, data: bytes) -> None:
+    def _send(worker: _Worker) -> None:
+        task = worker.task
+        assert task is not None
+        message = pack_task(task.number, None if task.number in worker.known else task.function, task.arguments)
+        worker.known.add(task.number)
         with contextlib.suppress(OSError):  # a dead worker: the dispatcher settles its task
-            worker.conn.send_bytes(data)
+            worker.conn.send_bytes(message)
 
     def _next_task(self, worker: _Worker) -> None:
         """Hand `worker` the next queued task that was not cancelled, or mark it idle."""
         with self._lock:
             while self._queue:
-                future, data = self._queue.popleft()
-                if self._claim(worker, future, data):
+                if self._claim(worker, self._queue.popleft()):
                     break
             else:
                 self._idle.append(worker)
                 return
-        self._send(worker, data)
+        self._send(worker)
 
     # --- the dispatcher ---------------------------------------------------------------------------
 
@@ -188,7 +203,7 @@ class ProcessExecutor(ParlayExecutor):
                     continue
                 task, worker.task = worker.task, None
                 if task is not None:
-                    _settle(task[0], reply)
+                    _settle(task.future, reply)
                 self._next_task(worker)
 
     def _worker_died(self, worker: _Worker) -> None:
@@ -210,7 +225,7 @@ class ProcessExecutor(ParlayExecutor):
                 self._give_up(worker, detail)
                 return
         elif task is not None:
-            task[0].set_exception(WorkerLost(f"{self.label}-{worker.rank}", socket.gethostname(), detail))
+            task.future.set_exception(WorkerLost(f"{self.label}-{worker.rank}", socket.gethostname(), detail))
         self._next_task(self._spawn(worker.rank))
 
     def _give_up(self, worker: _Worker, detail: str) -> None:
@@ -222,9 +237,9 @@ class ProcessExecutor(ParlayExecutor):
         with self._lock:
             queued = list(self._queue)
             self._queue.clear()
-        for future, _ in queued:
-            if future.running() or future.set_running_or_notify_cancel():
-                future.set_exception(self._broken)
+        for task in queued:
+            if task.future.running() or task.future.set_running_or_notify_cancel():
+                task.future.set_exception(self._broken)
 
 
 def _settle(future: Future, reply: bytes) -> None:
