@@ -1,0 +1,355 @@
+"""The node manager (`parlay-htex-manager`): one per node of a block, started by the provider's launcher.
+
+It registers with the interchange, starts its worker processes (`parlay.worker`), takes batches of
+tasks up to its capacity, hands them to idle workers, sends results back in batches, reports workers
+that die (and replaces them), exchanges heartbeats, and drains when told to or when `drain_period` ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import json
+import logging
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from multiprocessing.connection import Connection
+from typing import Any
+
+import zmq
+
+import parlay
+from parlay.worker import pack_task
+from parlay_executor_htex import protocol as p
+from parlay_executor_htex.security import client_socket
+
+logger = logging.getLogger("parlay.htex.manager")
+
+ACCELERATOR_VARIABLES = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "ZE_AFFINITY_MASK")
+
+
+class Worker:
+    __slots__ = ("conn", "known", "proc", "rank", "ready", "task")
+
+    def __init__(self, rank: int, proc: subprocess.Popen, conn: Connection):
+        self.rank = rank
+        self.proc = proc
+        self.conn = conn
+        self.known: set[int] = set()
+        self.ready = False
+        self.task: int | None = None
+
+
+def worker_count(
+    cores_per_worker: float,
+    mem_per_worker: float | None = None,
+    accelerators: int = 0,
+    max_workers_per_node: int | None = None,
+) -> int:
+    """Workers a node runs: the smallest of what its cores, memory, accelerators and the cap allow."""
+    cores = float(os.environ.get("PARLAY_CORES") or os.cpu_count() or 1)
+    limits = [math.floor(cores / cores_per_worker)]
+    if mem_per_worker:
+        limits.append(math.floor(_memory_gb() / mem_per_worker))
+    if accelerators:
+        limits.append(accelerators)
+    if max_workers_per_node:
+        limits.append(max_workers_per_node)
+    return max(1, min(limits))
+
+
+def _memory_gb() -> float:
+    if os.environ.get("PARLAY_MEMORY_GB"):
+        return float(os.environ["PARLAY_MEMORY_GB"])
+    with open("/proc/meminfo") as stream:
+        for line in stream:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    return 1.0
+
+
+def cpu_sets(policy: str, workers: int) -> list[list[int] | None]:
+    """The CPUs each worker is pinned to under `policy` (none, block, block-reverse, alternating, or
+    a list like "0,1:2,3" giving each worker's CPUs)."""
+    if policy == "none":
+        return [None] * workers
+    cpus = sorted(os.sched_getaffinity(0))
+    if ":" in policy or policy[:1].isdigit():
+        return [[int(c) for c in part.split(",")] for part in policy.split(":")][:workers]
+    per = max(1, len(cpus) // workers)
+    if policy == "block":
+        return [cpus[i * per : (i + 1) * per] for i in range(workers)]
+    if policy == "block-reverse":
+        return [cpus[::-1][i * per : (i + 1) * per] for i in range(workers)]
+    if policy == "alternating":
+        return [cpus[i::workers] for i in range(workers)]
+    raise ValueError(f"cpu_affinity={policy!r}: expected none, block, block-reverse, alternating or a CPU list")
+
+
+class NodeManager:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.id = uuid.uuid4().bytes
+        self.hostname = socket.gethostname()
+        self.workers_total = worker_count(
+            args.cores_per_worker, args.mem_per_worker, len(args.available_accelerators), args.max_workers_per_node
+        )
+        self.cpus = cpu_sets(args.cpu_affinity, self.workers_total)
+        self.context = zmq.Context()
+        self.sock = client_socket(self.context, zmq.DEALER, args.cert_dir)
+        self.sock.setsockopt(zmq.IDENTITY, self.id)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(f"tcp://{args.addresses.split(',')[0]}:{args.port}")
+        self.functions: dict[int, bytes] = {}
+        self.queue: collections.deque[tuple[int, int, bytes]] = collections.deque()  # task id, function, payload
+        self.workers: dict[int, Worker] = {}
+        self.idle: list[Worker] = []
+        self.results: list[tuple[int, bytes]] = []
+        self.lost: list[tuple[int, dict[str, Any]]] = []
+        self.running = True
+        self.draining = False
+        self.started = time.monotonic()
+        self.last_heard = time.monotonic()
+        self.log_path = os.path.join(args.logdir, "manager.log")
+
+    # --- workers ----------------------------------------------------------------------------------
+
+    def spawn(self, rank: int) -> Worker:
+        parent, child = socket.socketpair()
+        env = {
+            **os.environ,
+            "PARLAY_WORKER_RANK": str(rank),
+            "PARLAY_WORKER_COUNT": str(self.workers_total),
+            "PARLAY_WORKER_POOL_ID": self.id.hex(),
+            "PARLAY_WORKER_BLOCK_ID": str(self.args.block_id),
+        }
+        if self.args.available_accelerators:
+            accelerator = self.args.available_accelerators[rank % len(self.args.available_accelerators)]
+            env.update(dict.fromkeys(ACCELERATOR_VARIABLES, accelerator))
+        cpus = self.cpus[rank] if rank < len(self.cpus) else None
+        if cpus:
+            env.update(OMP_NUM_THREADS=str(len(cpus)), GOMP_CPU_AFFINITY=",".join(map(str, cpus)))
+        with open(os.path.join(self.args.logdir, f"worker_{rank}.log"), "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "parlay.worker", str(child.fileno())],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        child.close()
+        if cpus:
+            os.sched_setaffinity(proc.pid, cpus)
+        worker = Worker(rank, proc, Connection(parent.detach()))
+        self.workers[worker.conn.fileno()] = worker
+        return worker
+
+    def worker_died(self, worker: Worker) -> None:
+        code = worker.proc.wait()
+        del self.workers[worker.conn.fileno()]
+        worker.conn.close()
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+        logger.warning("worker %d (pid %d) %s", worker.rank, worker.proc.pid, how)
+        if worker.task is not None:
+            self.lost.append(
+                (
+                    worker.task,
+                    {
+                        "kind": "WorkerLost",
+                        "worker": f"{self.id.hex()[:8]}-{worker.rank}",
+                        "hostname": self.hostname,
+                        "block_id": self.args.block_id,
+                        "detail": f"pid {worker.proc.pid} {how}; log {self.args.logdir}/worker_{worker.rank}.log",
+                    },
+                )
+            )
+        if worker.ready and self.running:
+            self.spawn(worker.rank)
+        elif self.running:
+            logger.error("worker %d died before it was ready; not restarting it", worker.rank)
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def register(self) -> None:
+        info = {
+            "block_id": self.args.block_id,
+            "hostname": self.hostname,
+            "workers": self.workers_total,
+            "prefetch": self.args.prefetch_capacity,
+            "python": p.python_version(),
+            "parlay": parlay.__version__,
+            "pid": os.getpid(),
+            "log": self.log_path,
+        }
+        self.sock.send_multipart(p.pack_json(p.REGISTER, info))
+        if not self.sock.poll(self.args.heartbeat_threshold * 1000):
+            raise SystemExit(
+                f"the interchange did not answer the registration within {self.args.heartbeat_threshold} s"
+            )
+        frames = self.sock.recv_multipart()
+        if p.kind_of(frames) != p.REGISTERED:
+            raise SystemExit("the interchange answered the registration with something else")
+        answer = p.unpack_json(frames)
+        if not answer.get("accepted"):
+            raise SystemExit(f"the interchange refused this manager: {answer.get('reason')}")
+        logger.info("registered with %d workers", self.workers_total)
+
+    def run(self) -> None:
+        self.register()
+        for rank in range(self.workers_total):
+            self.spawn(rank)
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        registered: set[int] = set()
+        next_beat = time.monotonic() + self.args.heartbeat_period
+        while self.running:
+            for fd in set(self.workers) - registered:
+                poller.register(fd, zmq.POLLIN)
+            for fd in registered - set(self.workers):
+                poller.unregister(fd)
+            registered = set(self.workers)
+            events = dict(poller.poll(200))
+            if self.sock in events:
+                self.receive()
+            for fd in list(self.workers):
+                if fd in events:
+                    self.from_worker(self.workers[fd])
+            self.assign()
+            self.send_results()
+            now = time.monotonic()
+            if now >= next_beat:
+                next_beat = now + self.args.heartbeat_period
+                self.sock.send_multipart([p.header(p.HEARTBEAT)])
+                if now - self.last_heard > self.args.heartbeat_threshold:
+                    logger.error("the interchange has been silent for %.0f s; stopping", now - self.last_heard)
+                    self.running = False
+            self.check_drain(now)
+        self.stop()
+
+    def receive(self) -> None:
+        while True:
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.last_heard = time.monotonic()
+            kind = p.kind_of(frames)
+            if kind == p.TASKS:
+                for (task_id, _, function), payload in zip(p.task_metas(frames), frames[2:], strict=True):
+                    self.queue.append((task_id, function, payload))
+            elif kind == p.FUNCTION:
+                (number,) = p.FUNC_ID.unpack(frames[1])
+                self.functions[number] = frames[2]
+            elif kind == p.STOP:
+                logger.info("told to stop")
+                self.running = False
+                return
+
+    def from_worker(self, worker: Worker) -> None:
+        try:
+            reply = worker.conn.recv_bytes()
+        except (EOFError, OSError):
+            self.worker_died(worker)
+            return
+        if not worker.ready:
+            worker.ready = True
+        elif worker.task is not None:
+            self.results.append((worker.task, reply))
+            worker.task = None
+        self.idle.append(worker)
+
+    def assign(self) -> None:
+        while self.queue and self.idle:
+            worker = self.idle.pop()
+            if worker.conn.closed:
+                continue  # died while idle
+            task_id, number, payload = self.queue.popleft()
+            function = None if number in worker.known else self.functions[number]
+            worker.known.add(number)
+            worker.task = task_id
+            with contextlib.suppress(OSError):  # its death is noticed on the next poll and the task reported lost
+                worker.conn.send_bytes(pack_task(number, function, payload))
+
+    def send_results(self) -> None:
+        if self.results:
+            ids = [tid for tid, _ in self.results]
+            self.sock.send_multipart([p.header(p.RESULTS), p.pack_ids(ids), *(r for _, r in self.results)], copy=False)
+            self.results = []
+        for task_id, detail in self.lost:
+            self.sock.send_multipart([p.header(p.LOST), p.pack_ids([task_id]), json.dumps(detail).encode()])
+        self.lost = []
+
+    def check_drain(self, now: float) -> None:
+        if self.args.drain_period and not self.draining and now - self.started > self.args.drain_period:
+            logger.info("drain period over: taking no more tasks")
+            self.draining = True
+            self.sock.send_multipart([p.header(p.DRAIN)])
+        if self.draining and not self.queue and all(w.task is None for w in self.workers.values()):
+            self.send_results()
+            logger.info("drained")
+            self.running = False
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            if worker.proc.poll() is None:
+                worker.proc.terminate()
+        deadline = time.monotonic() + 2
+        for worker in self.workers.values():
+            try:
+                worker.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                worker.proc.wait()
+        self.context.destroy(linger=0)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="parlay-htex-manager", description=__doc__.splitlines()[0])
+    parser.add_argument("--addresses", required=True, help="interchange addresses, comma separated")
+    parser.add_argument("--port", type=int, required=True, help="the interchange's worker port")
+    parser.add_argument("--cert-dir", default=None, help="the run's CurveZMQ keys (omit when unencrypted)")
+    parser.add_argument("--block-id", default="0")
+    parser.add_argument("--logdir", required=True)
+    parser.add_argument("--max-workers-per-node", type=int, default=None)
+    parser.add_argument("--cores-per-worker", type=float, default=1.0)
+    parser.add_argument("--mem-per-worker", type=float, default=None, help="GB")
+    parser.add_argument("--prefetch-capacity", type=int, default=0)
+    parser.add_argument("--heartbeat-period", type=float, default=30)
+    parser.add_argument("--heartbeat-threshold", type=float, default=120)
+    parser.add_argument("--drain-period", type=float, default=None)
+    parser.add_argument("--cpu-affinity", default="none")
+    parser.add_argument("--available-accelerators", default="", type=lambda s: [a for a in s.split(",") if a])
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    args.logdir = os.path.join(args.logdir, f"block-{args.block_id}", f"{os.getpid()}")
+    os.makedirs(args.logdir, exist_ok=True)
+    logging.basicConfig(
+        filename=os.path.join(args.logdir, "manager.log"),
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    manager = NodeManager(args)
+    try:
+        manager.run()
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            logger.error("%s", exc.code)
+            print(f"parlay-htex-manager: {exc.code}", file=sys.stderr)
+        manager.stop()
+        raise
+
+
+if __name__ == "__main__":
+    main()
