@@ -98,9 +98,13 @@ def test_backend_not_found(fake_dists):
         ("staging", "zip", "parlay-staging-zip"),
     ],
 )
-def test_missing_backend_names_its_package(kind, name, package):
-    with pytest.raises(BackendNotFound, match=f"pip install {package}$"):
-        registry.load(kind, name)
+def test_package_names_of_parlays_own_backends(kind, name, package):
+    assert registry.package_for(kind, name) == package
+
+
+def test_missing_backend_names_its_package():
+    with pytest.raises(BackendNotFound, match="pip install parlay-executor-task-vine$"):
+        registry.load("executors", "TaskVineExecutor")
 
 
 def test_plugin_that_fails_to_import(fake_dists):
@@ -128,8 +132,8 @@ def test_lazy_attributes(fake_dists):
     assert parlay.executors.FakeExecutor.__name__ == "FakeExecutor"
     assert "FakeExecutor" in dir(parlay.executors)
     assert not hasattr(parlay.executors, "NoSuchExecutor")
-    with pytest.raises(BackendNotFound, match="pip install parlay-executor-htex"):
-        parlay.executors.HighThroughputExecutor
+    with pytest.raises(BackendNotFound, match="pip install parlay-executor-task-vine"):
+        parlay.executors.TaskVineExecutor
 
 
 def test_unknown_kind():
