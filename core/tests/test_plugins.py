@@ -103,7 +103,7 @@ def test_package_names_of_parlays_own_backends(kind, name, package):
 
 
 def test_missing_backend_names_its_package():
-    with pytest.raises(BackendNotFound, match="pip install parlay-executor-task-vine$"):
+    with pytest.raises(BackendNotFound, match=r"pip install parlay-executor-task-vine$"):
         registry.load("executors", "TaskVineExecutor")
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from parlay.testing.executors import _alive
+from parlay.testing.executors import process_alive
 
 SCRIPT = """
 import os, sys, time
@@ -52,9 +52,9 @@ def finish(proc, timeout=60):
 
 def assert_gone(pid):
     deadline = time.monotonic() + 30
-    while _alive(pid) and time.monotonic() < deadline:
+    while process_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid), "a command of the run was left running"
+    assert not process_alive(pid), "a command of the run was left running"
 
 
 def assert_cleaned_up(tmp_path):

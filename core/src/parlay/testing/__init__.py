@@ -1,5 +1,5 @@
 """Test support for plugin authors: conformance suites every backend's tests inherit."""
 
-from parlay.testing.executors import TIMEOUT, ExecutorConformance
+from parlay.testing.executors import TIMEOUT, ExecutorConformance, process_alive
 
-__all__ = ["TIMEOUT", "ExecutorConformance"]
+__all__ = ["TIMEOUT", "ExecutorConformance", "process_alive"]

@@ -153,9 +153,9 @@ class ExecutorConformance:
             apps.sleep_in_background(pid_file, walltime=1).result(TIMEOUT)
         pid = int(open(pid_file).read())
         deadline = time.monotonic() + TIMEOUT
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(pid), "the background command outlived the walltime"
+        assert not process_alive(pid), "the background command outlived the walltime"
 
     def test_missing_outputs(self, dfk, tmp_path):
         with pytest.raises(MissingOutputs) as info:
@@ -216,7 +216,8 @@ class ExecutorConformance:
         assert done.result() == 1
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -8,7 +8,7 @@ import pytest
 from parlay.errors import ConfigurationError
 from parlay.launchers.builtin import SimpleLauncher
 from parlay.providers.base import JobState, read_journal
-from parlay.testing.executors import _alive
+from parlay.testing.executors import process_alive
 from parlay_provider_local import LocalProvider
 
 TIMEOUT = 60
@@ -58,7 +58,7 @@ def test_cancel_kills_the_whole_group(provider, tmp_path):
     assert provider.status([job_id])[0].state is JobState.RUNNING
     assert provider.cancel([job_id]) == [True]
     assert provider.status([job_id])[0].state is JobState.CANCELLED
-    assert not _alive(child)
+    assert not process_alive(child)
     assert read_journal(str(tmp_path / "run"))[job_id]["event"] == "cancelled"
 
 

@@ -1,0 +1,276 @@
+"""htex under fire: workers, managers and the interchange really killed; strangers and garbage on its
+sockets; version mismatches; and no process left behind."""
+
+import json
+import os
+import signal
+import time
+
+import pytest
+import zmq
+
+import parlay
+from parlay import Config, python_app
+from parlay.errors import BadStateException, ConfigurationError, InvalidResourceSpecification, ManagerLost, WorkerLost
+from parlay.testing import TIMEOUT
+from parlay.testing.executors import process_alive
+from parlay_executor_htex import HighThroughputExecutor
+from parlay_executor_htex import protocol as p
+
+
+@python_app
+def pid():
+    return os.getpid()
+
+
+@python_app
+def echo(x):
+    return x
+
+
+@python_app
+def die_first_time(marker):
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "survived"
+
+
+@python_app
+def nap(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def htex(**options):
+    options.setdefault("max_workers_per_node", 2)
+    options.setdefault("heartbeat_period", 0.5)
+    options.setdefault("heartbeat_threshold", 2)
+    return HighThroughputExecutor(**options)
+
+
+@pytest.fixture
+def dfk(tmp_path):
+    with parlay.load(Config(executors=[htex()], run_dir=str(tmp_path / "runinfo"))) as kernel:
+        yield kernel
+
+
+def executor_of(dfk):
+    return dfk.executors["htex"]
+
+
+def wait_until(predicate, what):
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def processes_of(run_dir):
+    """Live processes whose command line mentions this run's folder (interchange, managers, workers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as stream:
+                cmdline = stream.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat") as stream:
+                state = stream.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if run_dir in cmdline and state != "Z":
+            found.append((int(entry), cmdline))
+    return found
+
+
+def test_killed_worker_fails_its_task_and_is_replaced(dfk):
+    worker = pid().result(TIMEOUT)
+    os.kill(worker, signal.SIGKILL)
+    # the dead worker's next task, if it gets one, is lost; the pool goes on with a replacement
+    results = [echo(i) for i in range(20)]
+    outcomes = [f.exception(TIMEOUT) for f in results]
+    assert all(e is None or isinstance(e, WorkerLost) for e in outcomes)
+    assert [echo(i).result(TIMEOUT) for i in range(10)] == list(range(10))
+
+
+def test_worker_lost_names_the_worker(dfk, tmp_path):
+    @python_app
+    def suicide():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(WorkerLost) as info:
+        suicide().result(TIMEOUT)
+    text = str(info.value)
+    assert "killed by SIGKILL" in text and "worker_" in text
+
+
+def test_killed_worker_is_retried(tmp_path):
+    with parlay.load(Config(executors=[htex()], run_dir=str(tmp_path / "runinfo"), retries=1)):
+        assert die_first_time(str(tmp_path / "marker")).result(TIMEOUT) == "survived"
+
+
+def test_killed_manager_fails_its_tasks_with_manager_lost(dfk):
+    executor = executor_of(dfk)
+    echo(0).result(TIMEOUT)
+    [manager] = executor.command("managers")
+    running = nap(60)
+    wait_until(lambda: executor.command("managers")[0]["tasks"] == 1, "the task to reach the manager")
+    os.kill(manager["pid"], signal.SIGKILL)
+    with pytest.raises(ManagerLost) as info:
+        running.result(TIMEOUT)
+    text = str(info.value)
+    assert manager["hostname"] in text
+    assert "block 0" in text
+    assert manager["log"] in text
+
+
+def test_killed_interchange_fails_everything_at_once(dfk):
+    executor = executor_of(dfk)
+    running = [nap(60) for _ in range(4)]
+    wait_until(lambda: executor.outstanding == 4, "tasks to be outstanding")
+    started = time.monotonic()
+    os.kill(executor._interchange.pid, signal.SIGKILL)
+    for future in running:
+        with pytest.raises(BadStateException, match=r"the interchange .* exited with code -9"):
+            future.result(TIMEOUT)
+    assert time.monotonic() - started < 15
+    with pytest.raises(BadStateException):
+        echo(1).result(TIMEOUT)
+
+
+def test_stranger_without_keys_cannot_submit(dfk):
+    executor = executor_of(dfk)
+    port = executor._sock.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1]
+    context = zmq.Context()
+    stranger = context.socket(zmq.DEALER)
+    stranger.setsockopt(zmq.LINGER, 0)
+    stranger.connect(f"tcp://127.0.0.1:{port}")
+    stranger.send_multipart(p.pack_json(p.COMMAND, {"op": "managers"}))
+    assert not stranger.poll(1500), "the interchange answered a client without the run's keys"
+    context.destroy(linger=0)
+    assert echo("still serving").result(TIMEOUT) == "still serving"
+
+
+def test_keys_are_private(dfk):
+    cert_dir = executor_of(dfk)._cert_dir
+    assert os.stat(cert_dir).st_mode & 0o777 == 0o700
+    for name in os.listdir(cert_dir):
+        path = os.path.join(cert_dir, name)
+        if os.path.isfile(path):
+            assert os.stat(path).st_mode & 0o077 == 0
+
+
+def test_garbage_on_both_sockets_does_not_crash_the_interchange(tmp_path):
+    config = Config(executors=[htex(encrypted=False)], run_dir=str(tmp_path / "runinfo"))
+    with parlay.load(config) as dfk:
+        executor = executor_of(dfk)
+        client_port = executor._sock.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1]
+        context = zmq.Context()
+        for port in (client_port, executor.worker_port):
+            sock = context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(f"tcp://127.0.0.1:{port}")
+            for frames in (
+                [b"junk"],
+                [b"\x01\x63"],
+                [p.header(p.TASKS), b"short"],
+                [p.header(p.RESULTS)],
+                [p.header(p.FUNCTION), b"x"],
+                [p.header(p.REGISTER), b"{not json"],
+                [b"", b"", b""],
+            ):
+                sock.send_multipart(frames)
+        time.sleep(0.5)
+        context.destroy(linger=0)
+        assert executor._interchange.poll() is None
+        assert [echo(i).result(TIMEOUT) for i in range(5)] == list(range(5))
+        assert "dropped a malformed message" in open(os.path.join(executor._dir, "interchange.log")).read()
+
+
+def test_manager_with_another_python_is_refused(tmp_path):
+    config = Config(executors=[htex(encrypted=False)], run_dir=str(tmp_path / "runinfo"))
+    with parlay.load(config) as dfk:
+        executor = executor_of(dfk)
+        echo(0).result(TIMEOUT)  # the real manager has registered
+        context = zmq.Context()
+        sock = context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(f"tcp://127.0.0.1:{executor.worker_port}")
+        sock.send_multipart(p.pack_json(p.REGISTER, {"python": "2.7", "parlay": "0.0.1", "workers": 1}))
+        assert sock.poll(TIMEOUT * 1000)
+        answer = p.unpack_json(sock.recv_multipart())
+        context.destroy(linger=0)
+        assert answer["accepted"] is False
+        assert "version mismatch" in answer["reason"] and "2.7" in answer["reason"]
+        assert len(executor.command("managers")) == 1
+
+
+def test_priority(tmp_path):
+    config = Config(executors=[htex(max_workers_per_node=1)], run_dir=str(tmp_path / "runinfo"))
+    order = str(tmp_path / "order")
+
+    @python_app
+    def record(tag, path):
+        with open(path, "a") as stream:
+            stream.write(f"{tag}\n")
+
+    with parlay.load(config):
+        blocker = nap(1)
+        futures = [
+            record(tag, order, parsl_resource_specification={"priority": prio})
+            for tag, prio in (("low", 10), ("high", 1), ("middle", 5))
+        ]
+        futures.append(record("none", order))
+        blocker.result(TIMEOUT)
+        for future in futures:
+            future.result(TIMEOUT)
+    assert open(order).read().split() == ["high", "middle", "low", "none"]
+
+
+def test_bad_priority_and_options(dfk):
+    with pytest.raises(InvalidResourceSpecification, match="priority='soon'"):
+        echo(1, parsl_resource_specification={"priority": "soon"}).result(TIMEOUT)
+    with pytest.raises(InvalidResourceSpecification, match=r"\['cores'\] are not supported"):
+        echo(1, parsl_resource_specification={"cores": 4}).result(TIMEOUT)
+    with pytest.raises(ConfigurationError, match=r"HighThroughputExecutor\.heartbeat_threshold=1"):
+        HighThroughputExecutor(heartbeat_period=5, heartbeat_threshold=1)
+    with pytest.raises(ConfigurationError, match="cpu_affinity='sideways'"):
+        HighThroughputExecutor(cpu_affinity="sideways")
+    with pytest.raises(ConfigurationError, match="max_workers_per_node=0"):
+        HighThroughputExecutor(max_workers_per_node=0)
+
+
+def test_cleanup_leaves_no_process(tmp_path):
+    run_dir = str(tmp_path / "runinfo")
+    dfk = parlay.load(Config(executors=[htex()], run_dir=run_dir))
+    executor = executor_of(dfk)
+    nap(60)
+    workers = {pid().result(TIMEOUT) for _ in range(10)}
+    [manager] = executor.command("managers")
+    pids = {executor._interchange.pid, manager["pid"], *workers} | {p for p, _ in processes_of(run_dir)}
+    assert all(process_alive(p) for p in pids)
+    dfk.cleanup()
+    wait_until(lambda: not any(process_alive(p) for p in pids), "every process of the run to end")
+
+
+def test_manager_reports_affinity_and_accelerators(tmp_path):
+    @python_app
+    def environment():
+        return os.environ.get("CUDA_VISIBLE_DEVICES"), tuple(sorted(os.sched_getaffinity(0)))
+
+    executor = htex(available_accelerators=["0", "1"], cpu_affinity="block", max_workers_per_node=None)
+    with parlay.load(Config(executors=[executor], run_dir=str(tmp_path / "runinfo"))):
+        seen = {environment().result(TIMEOUT) for _ in range(20)}
+    devices = {device for device, _ in seen}
+    assert devices <= {"0", "1"} and devices
+    cpus = {c for _, c in seen}
+    assert all(len(c) == max(1, os.cpu_count() // 2) for c in cpus)
+
+
+def test_managers_command(dfk):
+    echo(0).result(TIMEOUT)
+    [manager] = executor_of(dfk).command("managers")
+    assert manager["block_id"] == "0"
+    assert manager["workers"] == 2
+    assert json.dumps(manager)
