@@ -21,6 +21,7 @@ from parlay.dataflow.dependencies import RESOLVERS
 from parlay.dataflow.memoization import Memoizer
 from parlay.dataflow.rundirs import make_run_dir
 from parlay.dataflow.states import FINAL_STATES, States
+from parlay.dataflow.strategy import Strategy
 from parlay.dataflow.taskrecord import TaskRecord
 from parlay.errors import (
     ConfigurationError,
@@ -32,6 +33,7 @@ from parlay.errors import (
 )
 from parlay.execution import kill_running_commands
 from parlay.executors.base import ParlayExecutor
+from parlay.executors.blocks import BlockProviderExecutor
 from parlay.executors.threads import ThreadPoolExecutor
 from parlay.files import File
 from parlay.futures import AppFuture, DataFuture
@@ -98,6 +100,11 @@ class DataFlowKernel:
             self._stop_logging()
             raise
         self._user_labels = [e.label for e in user_executors]
+        block_executors = [e for e in user_executors if isinstance(e, BlockProviderExecutor)]
+        self._strategy = None
+        if block_executors:
+            self._strategy = Strategy(block_executors, config.strategy, config.strategy_period, config.max_idletime)
+            self._strategy.start()
         self._hooks.workflow_started(dfk=self, run_id=self.run_id, run_dir=self.run_dir)
 
     # --- submitting -------------------------------------------------------------------------------
@@ -461,6 +468,8 @@ class DataFlowKernel:
             self._cleanup_called = True
         logger.info("cleaning up run %s", self.run_id)
         self._checkpoint_stop.set()
+        if self._strategy is not None:
+            self._strategy.stop()
         self._shutdown_executors()
         kill_running_commands()  # bash commands of in-process executors run in sessions of their own
         for record in list(self.tasks.values()):

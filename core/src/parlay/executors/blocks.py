@@ -10,7 +10,7 @@ import threading
 from abc import abstractmethod
 from typing import Any
 
-from parlay.errors import ScalingFailed
+from parlay.errors import BadStateException, ScalingFailed
 from parlay.executors.base import ParlayExecutor
 from parlay.providers.base import ExecutionProvider, JobState, JobStatus
 
@@ -26,6 +26,7 @@ class BlockProviderExecutor(ParlayExecutor):
         self.provider = provider
         self.block_error_handler = block_error_handler
         self.blocks: dict[str, str] = {}  # block id -> job id
+        self.failed_blocks: list[tuple[str, JobStatus]] = []  # blocks that ended on their own, oldest first
         self._block_ids = itertools.count()
         self._blocks_lock = threading.Lock()
 
@@ -82,6 +83,52 @@ class BlockProviderExecutor(ParlayExecutor):
             blocks = dict(self.blocks)
         statuses = self.provider.status(list(blocks.values()))
         return dict(zip(blocks, statuses, strict=True))
+
+    def handle_block_statuses(self, statuses: dict[str, JobStatus]) -> None:
+        """Forget blocks whose jobs ended on their own; when every block has failed, fail the tasks with
+        the last failure's output and script instead of letting them wait forever."""
+        ended = {b: s for b, s in statuses.items() if s.terminal}
+        if not ended:
+            return
+        with self._blocks_lock:
+            for block_id in ended:
+                self.blocks.pop(block_id, None)
+        for block_id, status in ended.items():
+            self._block_event(block_id, None, status.state, status.message or "")
+            self._block_ended(block_id, status)
+            if status.state is not JobState.COMPLETED and not self.block_worked(block_id):
+                self.failed_blocks.append((block_id, status))
+        if self.block_error_handler is True:
+            self._all_blocks_failed_error()
+        elif callable(self.block_error_handler):
+            self.block_error_handler(self, statuses)
+
+    def _all_blocks_failed_error(self) -> None:
+        if self.blocks or len(self.failed_blocks) < max(1, self.provider.init_blocks):
+            return
+        block_id, status = self.failed_blocks[-1]
+        script = self.provider.script_path(f"parlay.{self.label}.block-{block_id}")
+        text = [
+            f"{len(self.failed_blocks)} block(s) failed to start and none is left; block {block_id} ended "
+            f"{status.state.name}: {status.message or 'no message'}",
+            f"job script: {script}",
+        ]
+        for name, tail in (("stderr", status.stderr_tail()), ("stdout", status.stdout_tail())):
+            if tail.strip():
+                text.append(f"its {name} ends with:\n{tail.rstrip()}")
+        self.set_bad_state_and_fail_all(BadStateException(self.label, "\n".join(text)))
+
+    def block_worked(self, block_id: str) -> bool:
+        """Whether a block's workers ever connected: one that did and then died is replaced by scaling,
+        not counted as a failure to start."""
+        return False
+
+    def idle_blocks(self) -> list[str]:
+        """Blocks running no task, which scaling in may take; executors that know more refine this."""
+        return list(self.blocks) if self.outstanding == 0 else []
+
+    def _block_ended(self, block_id: str, status: JobStatus) -> None:
+        """A block's job ended on its own: executors drop what they expected of it."""
 
     def _block_event(self, block_id: str, job_id: str | None, state: JobState, message: str) -> None:
         from parlay.plugins.manager import get_hooks

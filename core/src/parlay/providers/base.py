@@ -198,8 +198,12 @@ class ExecutionProvider(ABC):
         ]
         return "\n".join(p for p in parts if p) + "\n"
 
+    def script_path(self, job_name: str) -> str:
+        """Where the job script of `job_name` is written."""
+        return os.path.join(self._script_dir(), job_name + ".submit")
+
     def write_script(self, command: str, tasks_per_node: int, job_name: str) -> str:
-        path = os.path.join(self._script_dir(), job_name + ".submit")
+        path = self.script_path(job_name)
         with open(path, "w") as stream:
             stream.write(self.job_script(command, tasks_per_node, job_name))
         os.chmod(path, 0o755)

@@ -154,6 +154,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
         self._commands: collections.deque[tuple[list[bytes], Future]] = collections.deque()
         self._replies: collections.deque[Future] = collections.deque()
         self._sent_functions: set[int] = set()
+        self._blocks_seen: set[str] = set()  # blocks whose managers registered
         self._task_ids = iter(range(1, 2**63))
         self._wake_r, self._wake_w = os.pipe()
         self._wake_pending = False
@@ -173,6 +174,32 @@ class HighThroughputExecutor(BlockProviderExecutor):
         return worker_count(
             self.cores_per_worker, self.mem_per_worker, len(self.available_accelerators), self.max_workers_per_node
         )
+
+    def handle_block_statuses(self, statuses: dict[str, Any]) -> None:
+        with contextlib.suppress(ExecutorError):
+            self._blocks_seen.update(m["block_id"] for m in self.command("managers"))
+        super().handle_block_statuses(statuses)
+
+    def block_worked(self, block_id: str) -> bool:
+        return block_id in self._blocks_seen
+
+    def idle_blocks(self) -> list[str]:
+        """Blocks whose managers run nothing (and blocks whose managers have not registered yet)."""
+        busy = {m["block_id"] for m in self.command("managers") if m["tasks"]}
+        return [block_id for block_id in self.blocks if block_id not in busy]
+
+    def scale_in(self, blocks: int, block_ids: list[str] | None = None) -> list[str]:
+        """Stop sending the blocks tasks, then cancel their jobs."""
+        chosen = block_ids if block_ids is not None else list(self.blocks)[::-1][:blocks]
+        if self._interchange is not None and self._interchange.poll() is None:
+            for block_id in chosen:
+                with contextlib.suppress(ExecutorError):
+                    self.command("hold_block", block_id=block_id)
+        return super().scale_in(blocks, block_ids=chosen)
+
+    def _block_ended(self, block_id: str, status: Any) -> None:
+        with contextlib.suppress(ExecutorError):
+            self.command("block_lost", block_id=block_id, reason=f"its job ended {status.state.name}")
 
     def validate_resource_specification(self, spec: dict[str, Any]) -> None:
         super().validate_resource_specification(spec)
