@@ -61,8 +61,20 @@ def serve(conn: Connection) -> None:
         conn.send_bytes(reply)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the process that started this worker dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the request took effect
+            _stop(signal.SIGTERM, None)
+
+
 def main(fd: int) -> None:
     signal.signal(signal.SIGTERM, _stop)
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the submitter decides
     serve(Connection(fd))
 

@@ -61,9 +61,8 @@ def test_scales_out_with_work_and_in_when_idle(tmp_path):
 
 def test_blocks_that_cannot_start_fail_the_tasks_with_their_output(tmp_path):
     provider = LocalProvider(worker_init="echo 'module python/9.9 not found' >&2; exit 1")
-    with parlay.load(config(tmp_path, provider)):
-        with pytest.raises(BadStateException) as info:
-            nap(0).result(TIMEOUT)
+    with parlay.load(config(tmp_path, provider)), pytest.raises(BadStateException) as info:
+        nap(0).result(TIMEOUT)
     text = str(info.value)
     assert "failed to start" in text
     assert "module python/9.9 not found" in text

@@ -76,6 +76,7 @@ class LocalProvider(ExecutionProvider):
             return JobStatus(JobState.MISSING, message=f"job {job_id} was not started by this provider")
         if proc.poll() is None:
             return JobStatus(JobState.RUNNING, **self._outputs(script))
+        kill_group(proc.pid)  # the job is over: nothing it started may outlive it
         try:
             with open(script + ".ec") as stream:
                 code = int(stream.read().strip())
