@@ -112,7 +112,7 @@ def test_worker_deserializes_a_function_once(monkeypatch):
     monkeypatch.setattr(serialize, "deserialize", lambda data: calls.append(len(data)) or real(data))
     funcs = {id(unpack_apply(p)[0]) for p in packed}
     assert len(funcs) == 1
-    assert len(calls) == 3 * 2 + 1  # each task: one argument and the keyword names; the function once
+    assert len(calls) == 3 + 1  # each task's arguments, and the function once
 
 
 def test_unserializable_argument_is_named():

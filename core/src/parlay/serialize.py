@@ -132,29 +132,20 @@ def serialize_function(func: Any) -> bytes:
 
 
 def pack_arguments(func: Any, args: tuple, kwargs: dict[str, Any]) -> bytes:
-    """A task's arguments as bytes, each serialized separately so that an error names the one that failed."""
-    parts = [_argument(arg, f"positional argument {n}", func) for n, arg in enumerate(args)]
-    names = list(kwargs)
-    parts.append(_argument(names, "keyword names", func))
-    parts.extend(_argument(kwargs[name], f"keyword argument {name!r}", func) for name in names)
-    header = struct.pack(f"!II{len(parts)}I", len(args), len(parts), *map(len, parts))
-    return header + b"".join(parts)
+    """A task's arguments as bytes. If they cannot be serialized, the error names the argument that failed."""
+    try:
+        return serialize((args, kwargs))
+    except Exception as exc:
+        for n, arg in enumerate(args):
+            _argument(arg, f"positional argument {n}", func)
+        for name, value in kwargs.items():
+            _argument(value, f"keyword argument {name!r}", func)
+        raise SerializationError(f"cannot serialize the arguments of task function {_name(func)}: {exc}") from exc
 
 
 def unpack_arguments(data: bytes | memoryview) -> tuple[tuple, dict[str, Any]]:
     """The arguments and keyword arguments `pack_arguments` packed."""
-    data = memoryview(data)
-    nargs, nparts = struct.unpack_from("!II", data)
-    sizes = struct.unpack_from(f"!{nparts}I", data, 8)
-    offset = 8 + 4 * nparts
-    parts = []
-    for size in sizes:
-        parts.append(data[offset : offset + size])
-        offset += size
-    args = tuple(deserialize(p) for p in parts[:nargs])
-    names = deserialize(parts[nargs])
-    kwargs = {name: deserialize(p) for name, p in zip(names, parts[nargs + 1 :], strict=True)}
-    return args, kwargs
+    return deserialize(data)
 
 
 def load_function(data: bytes) -> Any:

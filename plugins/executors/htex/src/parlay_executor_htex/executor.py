@@ -66,7 +66,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
         mem_per_worker: float | None = None,
         cpu_affinity: str = "none",
         available_accelerators: int | Sequence[str] = (),
-        prefetch_capacity: int = 0,
+        prefetch_capacity: int | None = None,
         heartbeat_period: float = 30,
         heartbeat_threshold: float = 120,
         drain_period: float | None = None,
@@ -95,7 +95,12 @@ class HighThroughputExecutor(BlockProviderExecutor):
             mem_per_worker,
             "a number of GB > 0 or None",
         )
-        _check(_is_int(prefetch_capacity, 0), "prefetch_capacity", prefetch_capacity, "an integer >= 0")
+        _check(
+            prefetch_capacity is None or _is_int(prefetch_capacity, 0),
+            "prefetch_capacity",
+            prefetch_capacity,
+            "an integer >= 0, or None to adapt to task length",
+        )
         _check(
             _is_number(heartbeat_period) and heartbeat_period > 0, "heartbeat_period", heartbeat_period, "seconds > 0"
         )
@@ -385,25 +390,21 @@ class HighThroughputExecutor(BlockProviderExecutor):
                 if number not in self._sent_functions:
                     self._sent_functions.add(number)
                     self._sock.send_multipart([p.header(p.FUNCTION), p.FUNC_ID.pack(number), function])
-            meta = b"".join(p.TASK_META.pack(tid, prio, number) for tid, prio, number, _, _ in batch)
-            self._sock.send_multipart([p.header(p.TASKS), meta, *(b[4] for b in batch)], copy=False)
+            self._sock.send_multipart(p.pack_tasks([(tid, prio, number, args) for tid, prio, number, _, args in batch]))
 
     def _receive(self) -> None:
-        while True:
-            try:
-                frames = self._sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        while self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            frames = self._sock.recv_multipart()
             kind = p.kind_of(frames)
             if kind == p.RESULTS:
                 pop = self._futures.pop
-                for task_id, payload in zip(p.task_ids(frames), frames[2:], strict=True):
+                for task_id, payload in p.unpack_results(frames):
                     future = pop(task_id, None)
                     if future is not None:
                         _settle(future, payload)
             elif kind == p.LOST:
                 detail = json.loads(frames[2])
-                for task_id in p.task_ids(frames, extra=1):
+                for task_id in p.lost_ids(frames):
                     future = self._futures.pop(task_id, None)
                     if future is not None:
                         future.set_exception(_lost_error(detail))

@@ -110,10 +110,9 @@ class Interchange:
     def _drain(self, sock: zmq.Socket, handle: Any) -> None:
         """Handle every message waiting on `sock`, up to a bound so neither side starves."""
         for _ in range(10_000):
-            try:
-                identity, *frames = sock.recv_multipart(zmq.NOBLOCK, copy=True)
-            except zmq.Again:
+            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                 return
+            identity, *frames = sock.recv_multipart()
             try:
                 handle(identity, frames)
             except Exception as exc:  # whatever arrives, the interchange keeps serving the others
@@ -126,7 +125,7 @@ class Interchange:
         self.client_id = identity
         if kind == p.TASKS:
             push = heapq.heappush
-            for (task_id, priority, function), payload in zip(p.task_metas(frames), frames[2:], strict=True):
+            for task_id, priority, function, payload in p.unpack_tasks(frames):
                 push(self.queue, (priority, task_id, function, payload))
         elif kind == p.FUNCTION:
             (number,) = p.FUNC_ID.unpack(frames[1])
@@ -179,11 +178,13 @@ class Interchange:
             return
         manager.last_seen = time.monotonic()
         if kind == p.RESULTS:
-            manager.outstanding.difference_update(p.task_ids(frames))
+            manager.outstanding.difference_update(p.result_ids(frames))
             self._to_client(frames)
         elif kind == p.LOST:
-            manager.outstanding.difference_update(p.task_ids(frames, extra=1))
+            manager.outstanding.difference_update(p.lost_ids(frames))
             self._to_client(frames)
+        elif kind == p.CAPACITY:
+            (manager.capacity,) = p.FUNC_ID.unpack(frames[1])
         elif kind == p.DRAIN:
             manager.draining = True
             logger.info("manager %s (block %s) is draining", identity.hex(), manager.block_id)
@@ -223,8 +224,7 @@ class Interchange:
             new_functions = {f for _, _, f, _ in batch if f not in manager.functions}
             for number in new_functions:
                 self._to_manager(identity, [p.header(p.FUNCTION), p.FUNC_ID.pack(number), self.functions[number]])
-            meta = b"".join(p.TASK_META.pack(tid, prio, f) for prio, tid, f, _ in batch)
-            if self._to_manager(identity, [p.header(p.TASKS), meta, *(payload for *_, payload in batch)]):
+            if self._to_manager(identity, p.pack_tasks([(tid, prio, f, payload) for prio, tid, f, payload in batch])):
                 manager.functions |= new_functions
                 manager.outstanding.update(tid for _, tid, _, _ in batch)
             else:

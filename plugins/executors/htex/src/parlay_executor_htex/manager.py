@@ -35,8 +35,15 @@ logger = logging.getLogger("parlay.htex.manager")
 ACCELERATOR_VARIABLES = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "ZE_AFFINITY_MASK")
 
 
+#: Tasks shorter than this (seconds, on average) count as short: the manager then asks for more tasks than
+#: it has workers and queues a second task at each worker, so no worker waits for the next round trip.
+SHORT_TASK = 0.01
+#: With short tasks and automatic prefetch, extra tasks to hold per worker.
+AUTO_PREFETCH_PER_WORKER = 16
+
+
 class Worker:
-    __slots__ = ("conn", "known", "proc", "rank", "ready", "task")
+    __slots__ = ("conn", "known", "last_done", "proc", "rank", "ready", "sent", "tasks")
 
     def __init__(self, rank: int, proc: subprocess.Popen, conn: Connection):
         self.rank = rank
@@ -44,7 +51,9 @@ class Worker:
         self.conn = conn
         self.known: set[int] = set()
         self.ready = False
-        self.task: int | None = None
+        self.tasks: collections.deque[tuple[int, int, bytes]] = collections.deque()  # in the order sent
+        self.sent: collections.deque[float] = collections.deque()  # when each was sent
+        self.last_done = 0.0  # when the worker finished its previous task
 
 
 def worker_count(
@@ -110,7 +119,8 @@ class NodeManager:
         self.functions: dict[int, bytes] = {}
         self.queue: collections.deque[tuple[int, int, bytes]] = collections.deque()  # task id, function, payload
         self.workers: dict[int, Worker] = {}
-        self.idle: list[Worker] = []
+        self.task_time = 1.0  # moving average of task durations, seconds; pessimistic until measured
+        self.capacity = self.workers_total + (args.prefetch_capacity or 0)
         self.results: list[tuple[int, bytes]] = []
         self.lost: list[tuple[int, dict[str, Any]]] = []
         self.running = True
@@ -158,10 +168,12 @@ class NodeManager:
         worker.conn.close()
         how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
         logger.warning("worker %d (pid %d) %s", worker.rank, worker.proc.pid, how)
-        if worker.task is not None:
+        if worker.tasks:
+            running, *waiting = worker.tasks
+            self.queue.extendleft(reversed(waiting))  # never started: another worker runs them
             self.lost.append(
                 (
-                    worker.task,
+                    running[0],
                     {
                         "kind": "WorkerLost",
                         "worker": f"{self.id.hex()[:8]}-{worker.rank}",
@@ -183,7 +195,7 @@ class NodeManager:
             "block_id": self.args.block_id,
             "hostname": self.hostname,
             "workers": self.workers_total,
-            "prefetch": self.args.prefetch_capacity,
+            "prefetch": self.capacity - self.workers_total,
             "python": p.python_version(),
             "parlay": parlay.__version__,
             "pid": os.getpid(),
@@ -211,19 +223,21 @@ class NodeManager:
         registered: set[int] = set()
         next_beat = time.monotonic() + self.args.heartbeat_period
         while self.running:
-            for fd in set(self.workers) - registered:
-                poller.register(fd, zmq.POLLIN)
-            for fd in registered - set(self.workers):
-                poller.unregister(fd)
-            registered = set(self.workers)
-            events = dict(poller.poll(200))
-            if self.sock in events:
-                self.receive()
-            for fd in list(self.workers):
-                if fd in events:
-                    self.from_worker(self.workers[fd])
-            self.assign()
-            self.send_results()
+            if registered != self.workers.keys():  # a worker died or was replaced
+                for fd in self.workers.keys() - registered:
+                    poller.register(fd, zmq.POLLIN)
+                for fd in registered - self.workers.keys():
+                    poller.unregister(fd)
+                registered = set(self.workers)
+            for what, _ in poller.poll(200):
+                if what is self.sock:
+                    self.receive()
+                elif what in self.workers:
+                    self.from_worker(self.workers[what])
+            if self.queue:
+                self.assign()
+            if self.results or self.lost:
+                self.send_results()
             now = time.monotonic()
             if now >= next_beat:
                 next_beat = now + self.args.heartbeat_period
@@ -235,15 +249,12 @@ class NodeManager:
         self.stop()
 
     def receive(self) -> None:
-        while True:
-            try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            frames = self.sock.recv_multipart()
             self.last_heard = time.monotonic()
             kind = p.kind_of(frames)
             if kind == p.TASKS:
-                for (task_id, _, function), payload in zip(p.task_metas(frames), frames[2:], strict=True):
+                for task_id, _, function, payload in p.unpack_tasks(frames):
                     self.queue.append((task_id, function, payload))
             elif kind == p.FUNCTION:
                 (number,) = p.FUNC_ID.unpack(frames[1])
@@ -261,38 +272,61 @@ class NodeManager:
             return
         if not worker.ready:
             worker.ready = True
-        elif worker.task is not None:
-            self.results.append((worker.task, reply))
-            worker.task = None
-        self.idle.append(worker)
+            return
+        task_id = worker.tasks.popleft()[0]
+        started = worker.sent.popleft()
+        now = time.monotonic()
+        # a task queued at the worker behind another began when that one ended
+        self.task_time = 0.8 * self.task_time + 0.2 * (now - max(started, worker.last_done))
+        worker.last_done = now
+        self.results.append((task_id, reply))
+        self.adapt_capacity()
+
+    def adapt_capacity(self) -> None:
+        """With automatic prefetch, ask for extra tasks while tasks are short, and for none when long."""
+        if self.args.prefetch_capacity is not None:
+            return
+        short = self.task_time < SHORT_TASK
+        wanted = self.workers_total * (1 + AUTO_PREFETCH_PER_WORKER if short else 1)
+        if wanted != self.capacity:
+            self.capacity = wanted
+            self.sock.send_multipart([p.header(p.CAPACITY), p.FUNC_ID.pack(wanted)])
 
     def assign(self) -> None:
-        while self.queue and self.idle:
-            worker = self.idle.pop()
-            if worker.conn.closed:
-                continue  # died while idle
-            task_id, number, payload = self.queue.popleft()
-            function = None if number in worker.known else self.functions[number]
-            worker.known.add(number)
-            worker.task = task_id
-            with contextlib.suppress(OSError):  # its death is noticed on the next poll and the task reported lost
-                worker.conn.send_bytes(pack_task(number, function, payload))
+        """Give queued tasks to ready workers: one each, and a second in line while tasks are short."""
+        depth = 2 if self.task_time < SHORT_TASK else 1
+        for level in range(depth):
+            for worker in list(self.workers.values()):
+                if not self.queue:
+                    return
+                if worker.ready and len(worker.tasks) <= level:
+                    self.send_task(worker, self.queue.popleft())
+
+    def send_task(self, worker: Worker, task: tuple[int, int, bytes]) -> None:
+        _, number, payload = task
+        function = None if number in worker.known else self.functions[number]
+        worker.known.add(number)
+        worker.tasks.append(task)
+        worker.sent.append(time.monotonic())
+        with contextlib.suppress(OSError):  # its death is noticed on the next poll and the task reported lost
+            worker.conn.send_bytes(pack_task(number, function, payload))
 
     def send_results(self) -> None:
         if self.results:
-            ids = [tid for tid, _ in self.results]
-            self.sock.send_multipart([p.header(p.RESULTS), p.pack_ids(ids), *(r for _, r in self.results)], copy=False)
+            self.sock.send_multipart(p.pack_results(self.results))
             self.results = []
         for task_id, detail in self.lost:
             self.sock.send_multipart([p.header(p.LOST), p.pack_ids([task_id]), json.dumps(detail).encode()])
         self.lost = []
 
     def check_drain(self, now: float) -> None:
+        if not (self.args.drain_period or self.draining):
+            return
         if self.args.drain_period and not self.draining and now - self.started > self.args.drain_period:
             logger.info("drain period over: taking no more tasks")
             self.draining = True
             self.sock.send_multipart([p.header(p.DRAIN)])
-        if self.draining and not self.queue and all(w.task is None for w in self.workers.values()):
+        if self.draining and not self.queue and not any(w.tasks for w in self.workers.values()):
             self.send_results()
             logger.info("drained")
             self.running = False
@@ -321,7 +355,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-workers-per-node", type=int, default=None)
     parser.add_argument("--cores-per-worker", type=float, default=1.0)
     parser.add_argument("--mem-per-worker", type=float, default=None, help="GB")
-    parser.add_argument("--prefetch-capacity", type=int, default=0)
+    parser.add_argument(
+        "--prefetch-capacity", type=int, default=None, help="tasks to hold beyond the workers (default: adapt)"
+    )
     parser.add_argument("--heartbeat-period", type=float, default=30)
     parser.add_argument("--heartbeat-threshold", type=float, default=120)
     parser.add_argument("--drain-period", type=float, default=None)

@@ -14,9 +14,9 @@ from typing import Any
 
 VERSION = 1
 
-TASKS = 1  # [hdr, meta: n x TASK_META, payload_1..n]        client -> interchange -> manager
+TASKS = 1  # [hdr, meta: n x TASK_META, payloads joined]     client -> interchange -> manager
 FUNCTION = 2  # [hdr, FUNC_ID, function bytes]              client -> interchange -> manager
-RESULTS = 3  # [hdr, meta: n x TASK_ID, payload_1..n]       manager -> interchange -> client
+RESULTS = 3  # [hdr, meta: n x RESULT_META, payloads joined]  manager -> interchange -> client
 REGISTER = 4  # [hdr, JSON: who the manager is]              manager -> interchange
 REGISTERED = 5  # [hdr, JSON: {"accepted": bool, "reason"}]  interchange -> manager
 HEARTBEAT = 6  # [hdr]                                       both ways
@@ -25,6 +25,7 @@ LOST = 8  # [hdr, meta: n x TASK_ID, JSON: what was lost]    manager -> intercha
 COMMAND = 9  # [hdr, JSON: {"op": ...}]                      client -> interchange
 REPLY = 10  # [hdr, JSON]                                     interchange -> client
 STOP = 11  # [hdr]                                            interchange -> manager
+CAPACITY = 12  # [hdr, u32: tasks the manager wants to hold]  manager -> interchange
 
 NAMES = {
     value: name
@@ -33,7 +34,8 @@ NAMES = {
 }
 
 HEADER = struct.Struct("!BB")
-TASK_META = struct.Struct("!QiI")  # task id, priority (lower first), function id
+TASK_META = struct.Struct("!QiII")  # task id, priority (lower first), function id, payload length
+RESULT_META = struct.Struct("!QI")  # task id, payload length
 TASK_ID = struct.Struct("!Q")
 FUNC_ID = struct.Struct("!I")
 #: Priority of tasks that ask for none: after every prioritised task.
@@ -80,23 +82,60 @@ def unpack_json(frames: list[bytes]) -> Any:
         raise ProtocolError(f"bad JSON body: {exc}") from None
 
 
-def task_metas(frames: list[bytes]) -> list[tuple[int, int, int]]:
-    """(task id, priority, function id) of each task in a TASKS message, checked against its payloads."""
-    meta = frames[1] if len(frames) > 1 else b""
-    count, rest = divmod(len(meta), TASK_META.size)
-    if rest or count != len(frames) - 2:
-        raise ProtocolError("TASKS metadata does not match its payloads")
-    return list(TASK_META.iter_unpack(meta))
+def pack_tasks(tasks: list[tuple[int, int, int, bytes]]) -> list[bytes]:
+    """A TASKS message for (task id, priority, function id, payload) entries."""
+    meta = b"".join([TASK_META.pack(tid, prio, func, len(payload)) for tid, prio, func, payload in tasks])
+    return [_HEADERS[TASKS], meta, b"".join([t[3] for t in tasks])]
 
 
-def task_ids(frames: list[bytes], extra: int = 0) -> list[int]:
-    """The task ids of a RESULTS (payload per task) or LOST (`extra=1`: one JSON frame) message."""
-    meta = frames[1] if len(frames) > 1 else b""
-    count, rest = divmod(len(meta), TASK_ID.size)
-    expected = 3 if extra else 2 + count
-    if rest or len(frames) != expected:
-        raise ProtocolError("task id metadata does not match the message")
-    return [tid for (tid,) in TASK_ID.iter_unpack(meta)]
+def unpack_tasks(frames: list[bytes]) -> list[tuple[int, int, int, bytes]]:
+    """(task id, priority, function id, payload) of each task of a TASKS message."""
+    tasks = []
+    blob, offset = _blob(frames, TASK_META.size)
+    for tid, prio, func, size in TASK_META.iter_unpack(frames[1]):
+        tasks.append((tid, prio, func, blob[offset : offset + size]))
+        offset += size
+    if offset != len(blob):
+        raise ProtocolError("TASKS payload lengths do not add up")
+    return tasks
+
+
+def pack_results(results: list[tuple[int, bytes]]) -> list[bytes]:
+    """A RESULTS message for (task id, payload) entries."""
+    meta = b"".join([RESULT_META.pack(tid, len(payload)) for tid, payload in results])
+    return [_HEADERS[RESULTS], meta, b"".join([r[1] for r in results])]
+
+
+def unpack_results(frames: list[bytes]) -> list[tuple[int, memoryview]]:
+    """(task id, payload) of each result of a RESULTS message, the payloads as views of the message."""
+    results = []
+    blob, offset = _blob(frames, RESULT_META.size)
+    view = memoryview(blob)
+    for tid, size in RESULT_META.iter_unpack(frames[1]):
+        results.append((tid, view[offset : offset + size]))
+        offset += size
+    if offset != len(blob):
+        raise ProtocolError("RESULTS payload lengths do not add up")
+    return results
+
+
+def result_ids(frames: list[bytes]) -> list[int]:
+    """The task ids of a RESULTS message, without touching the payloads."""
+    _blob(frames, RESULT_META.size)
+    return [tid for tid, _ in RESULT_META.iter_unpack(frames[1])]
+
+
+def lost_ids(frames: list[bytes]) -> list[int]:
+    """The task ids of a LOST message."""
+    if len(frames) != 3 or len(frames[1]) % TASK_ID.size:
+        raise ProtocolError("LOST needs task ids and a JSON description")
+    return [tid for (tid,) in TASK_ID.iter_unpack(frames[1])]
+
+
+def _blob(frames: list[bytes], meta_size: int) -> tuple[bytes, int]:
+    if len(frames) != 3 or len(frames[1]) % meta_size:
+        raise ProtocolError("expected a header, metadata and one payload frame")
+    return frames[2], 0
 
 
 def pack_ids(ids: list[int]) -> bytes:
