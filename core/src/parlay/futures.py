@@ -3,10 +3,45 @@
 from __future__ import annotations
 
 import operator
+import threading
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from parlay.dataflow.states import States
+
+#: Finished futures share one condition: a waiting condition (a lock and a deque) per future would cost
+#: about a kilobyte for every task a long run keeps a future of.
+_SETTLED = threading.Condition()
+
+
+def release_condition(future: Future) -> None:
+    """Swap a finished future's own condition for the shared one. Done under the old condition, so a
+    thread that acquired it (as `concurrent.futures.wait` does) also releases that same one."""
+    with future._condition:  # type: ignore[attr-defined]
+        future._condition = _SETTLED  # type: ignore[attr-defined]
+        future._done_callbacks = ()  # type: ignore[attr-defined]  # a finished future never adds more
+
+
+class ExecutorFuture(Future):
+    """The future an executor returns for a task. Its condition is made on first use: an executor holds
+    many pending futures at once, and the kernel only ever completes them and reads them once done."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        del self.__dict__["_lazy_condition"]
+
+    @property
+    def _condition(self) -> threading.Condition:  # type: ignore[override]
+        condition = self.__dict__.get("_lazy_condition")
+        if condition is None:
+            condition = self.__dict__.setdefault("_lazy_condition", threading.Condition())
+        return condition
+
+    @_condition.setter
+    def _condition(self, condition: threading.Condition) -> None:
+        self.__dict__["_lazy_condition"] = condition
+
 
 if TYPE_CHECKING:
     from parlay.dataflow.taskrecord import TaskRecord
@@ -22,7 +57,7 @@ class AppFuture(Future):
     def __init__(self, task_record: TaskRecord):
         super().__init__()
         self.task_record = task_record
-        self._outputs: list[DataFuture] = []
+        self._outputs: Sequence[DataFuture] = ()
         self._stdout: Any = None
         self._stderr: Any = None
 
@@ -39,7 +74,8 @@ class AppFuture(Future):
 
     @property
     def outputs(self) -> list[DataFuture]:
-        return self._outputs
+        """A DataFuture for each output File, in the order of `outputs=`."""
+        return list(self._outputs)
 
     @property
     def stdout(self) -> Any:
@@ -87,6 +123,7 @@ class DataFuture(Future):
             self.set_exception(parent.exception())
         else:
             self.set_result(self.file_obj)
+        release_condition(self)
 
     @property
     def tid(self) -> int | None:

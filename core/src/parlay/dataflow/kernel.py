@@ -11,8 +11,10 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import CancelledError, Future
 from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 from parlay.apps import AUTO_LOGNAME, AppBase, PythonApp
@@ -36,11 +38,13 @@ from parlay.executors.base import ParlayExecutor
 from parlay.executors.blocks import BlockProviderExecutor
 from parlay.executors.threads import ThreadPoolExecutor
 from parlay.files import File
-from parlay.futures import AppFuture, DataFuture
+from parlay.futures import AppFuture, DataFuture, release_condition
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_EXECUTOR = "_parlay_internal"
+#: The empty mapping every task without keyword arguments or resource specification shares.
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 _TASK_LOGS_PER_DIR = 10_000
 
 
@@ -117,8 +121,8 @@ class DataFlowKernel:
             )
         spec = kwargs.pop("parsl_resource_specification", None)
         alias = kwargs.pop("resource_specification", None)
-        spec = spec or alias or {}
-        if not isinstance(spec, dict):
+        spec = spec or alias or _NOTHING
+        if not isinstance(spec, Mapping):
             raise ConfigurationError(f"resource specification for app {app.__name__} must be a dict, not {spec!r}")
         record = TaskRecord(
             self,
@@ -303,7 +307,7 @@ class DataFlowKernel:
     def _task_failed(self, record: TaskRecord, exc: BaseException) -> None:
         """Retry while the accumulated failure cost stays within `retries`; otherwise fail the task."""
         record.fail_count += 1
-        record.fail_history.append(repr(exc))
+        record.fail_history = [*record.fail_history, repr(exc)]
         if self._cleanup_called or isinstance(exc, TaskCancelled) or not self.config.retries:
             self._finish(record, States.failed, exc=exc)
             return
@@ -376,10 +380,11 @@ class DataFlowKernel:
             future.set_exception(exc)
         else:
             future.set_result(result)
+        release_condition(future)
         if self.config.garbage_collect:
             self.tasks.pop(record.id, None)
-            record.args, record.kwargs = (), {}
-            record.depends = []
+            record.args, record.kwargs = (), _NOTHING
+            record.depends = ()
             record.exec_fu = None
         with self._done:
             self._outstanding -= 1

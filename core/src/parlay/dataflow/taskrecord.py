@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -67,11 +68,11 @@ class TaskRecord:
         self.time_invoked = time_invoked
         self.time_returned: float | None = None
         self.status = States.pending
-        self.depends: list[Future] = []
+        self.depends: Sequence[Future] = ()
         self.pending_deps = 0
         self.fail_count = 0
         self.fail_cost = 0.0
-        self.fail_history: list[str] = []
+        self.fail_history: list[str] = []  # a new list on each failure: most tasks never fail
         self.try_id = 0
         self.from_memo = False
         self.hashsum: str | None = None

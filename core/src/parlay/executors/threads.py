@@ -14,6 +14,7 @@ from typing import Any
 
 from parlay.errors import ConfigurationError
 from parlay.executors.base import ParlayExecutor
+from parlay.futures import ExecutorFuture
 
 
 class ThreadPoolExecutor(ParlayExecutor):
@@ -40,7 +41,7 @@ class ThreadPoolExecutor(ParlayExecutor):
     def _submit(
         self, func: Callable[..., Any], resource_specification: dict[str, Any], args: tuple, kwargs: dict
     ) -> Future:
-        future: Future = Future()
+        future = ExecutorFuture()
         self._queue.put((future, func, args, kwargs))
         return future
 

@@ -35,6 +35,7 @@ from parlay.errors import (
     WorkerLost,
 )
 from parlay.executors.blocks import BlockProviderExecutor
+from parlay.futures import ExecutorFuture
 from parlay.serialize import function_id, pack_arguments, unpack_result
 from parlay_executor_htex import protocol as p
 from parlay_executor_htex.manager import cpu_sets, worker_count
@@ -338,7 +339,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
         arguments = pack_arguments(func, args, kwargs)
         priority = resource_specification.get("priority", p.NO_PRIORITY)
         task_id = next(self._task_ids)
-        future: Future = Future()
+        future = ExecutorFuture()
         future.set_running_or_notify_cancel()
         self._futures[task_id] = future
         self._outgoing.append((task_id, priority, number, function, arguments))

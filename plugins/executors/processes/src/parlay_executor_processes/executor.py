@@ -22,6 +22,7 @@ from typing import Any
 
 from parlay.errors import BadStateException, ConfigurationError, TaskCancelled, WorkerLost
 from parlay.executors.base import ParlayExecutor
+from parlay.futures import ExecutorFuture
 from parlay.serialize import function_id, pack_arguments, unpack_result
 from parlay.worker import pack_task
 
@@ -142,7 +143,7 @@ class ProcessExecutor(ParlayExecutor):
         self, func: Callable[..., Any], resource_specification: dict[str, Any], args: tuple, kwargs: dict
     ) -> Future:
         number, function = function_id(func)
-        task = _Task(Future(), number, function, pack_arguments(func, args, kwargs))
+        task = _Task(ExecutorFuture(), number, function, pack_arguments(func, args, kwargs))
         with self._lock:
             if self._broken is not None:
                 raise self._broken
