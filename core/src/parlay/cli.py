@@ -1,5 +1,5 @@
-"""The `parlay` command: `parlay plugins` lists installed backends; plugins add subcommands through
-the `parlay_cli_subcommands` hook."""
+"""The `parlay` command: `parlay plugins` lists installed backends, `parlay perf` measures a config;
+plugins add subcommands through the `parlay_cli_subcommands` hook."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import sys
 
 import parlay
+from parlay import perf
 from parlay.errors import PluginError
 from parlay.plugins import registry
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--check", action="store_true", help="import and validate each plugin")
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(func=plugins_command)
+    perf.add_parser(subparsers)
     from parlay.plugins.manager import get_hooks
 
     get_hooks().add_cli_subcommands(subparsers=subparsers)
