@@ -199,6 +199,16 @@ def pack_result(value: Any) -> bytes:
         return pack_exception(error)
 
 
+def settle(future: Any, data: bytes | memoryview) -> None:
+    """Give an executor's future the result or exception `data` carries."""
+    try:
+        result = unpack_result(data)
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
 def pack_exception(exc: BaseException) -> bytes:
     """An exception with its formatted traceback; a stand-in `RemoteException` if it cannot be pickled."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import struct
+import subprocess
 import sys
 from multiprocessing.connection import Connection
 from typing import Any
@@ -25,6 +27,23 @@ def pack_task(function_number: int, function: bytes | None, arguments: bytes) ->
     if function is None:
         return _TASK.pack(function_number, 0) + arguments
     return _TASK.pack(function_number, 1) + _LENGTH.pack(len(function)) + function + arguments
+
+
+def start_worker(env: dict[str, str], log_path: str) -> tuple[subprocess.Popen, Connection]:
+    """Start `python -m parlay.worker` with `env`, its output to `log_path`; the process and the
+    connection to talk to it."""
+    parent, child = socket.socketpair()
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "parlay.worker", str(child.fileno())],
+            pass_fds=[child.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    child.close()
+    return proc, Connection(parent.detach())
 
 
 def _stop(signum: int, frame: Any) -> None:

@@ -36,7 +36,7 @@ from parlay.errors import (
 )
 from parlay.executors.blocks import BlockProviderExecutor
 from parlay.futures import ExecutorFuture
-from parlay.serialize import function_id, pack_arguments, unpack_result
+from parlay.serialize import function_id, pack_arguments, settle
 from parlay_executor_htex import protocol as p
 from parlay_executor_htex.manager import cpu_sets, worker_count
 from parlay_executor_htex.security import client_socket, create_keys
@@ -402,7 +402,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
                 for task_id, payload in p.unpack_results(frames):
                     future = pop(task_id, None)
                     if future is not None:
-                        _settle(future, payload)
+                        settle(future, payload)
             elif kind == p.LOST:
                 detail = json.loads(frames[2])
                 for task_id in p.lost_ids(frames):
@@ -437,15 +437,6 @@ class HighThroughputExecutor(BlockProviderExecutor):
 
     def __repr__(self) -> str:
         return f"HighThroughputExecutor(label={self.label!r}, provider={self.provider!r})"
-
-
-def _settle(future: Future, payload: bytes) -> None:
-    try:
-        result = unpack_result(payload)
-    except BaseException as exc:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
 
 
 def _lost_error(detail: dict[str, Any]) -> BaseException:

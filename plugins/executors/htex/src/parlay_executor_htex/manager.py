@@ -26,7 +26,7 @@ from typing import Any
 import zmq
 
 import parlay
-from parlay.worker import pack_task
+from parlay.worker import pack_task, start_worker
 from parlay_executor_htex import protocol as p
 from parlay_executor_htex.security import client_socket
 
@@ -132,7 +132,6 @@ class NodeManager:
     # --- workers ----------------------------------------------------------------------------------
 
     def spawn(self, rank: int) -> Worker:
-        parent, child = socket.socketpair()
         env = {
             **os.environ,
             "PARLAY_WORKER_RANK": str(rank),
@@ -146,19 +145,10 @@ class NodeManager:
         cpus = self.cpus[rank] if rank < len(self.cpus) else None
         if cpus:
             env.update(OMP_NUM_THREADS=str(len(cpus)), GOMP_CPU_AFFINITY=",".join(map(str, cpus)))
-        with open(os.path.join(self.args.logdir, f"worker_{rank}.log"), "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "parlay.worker", str(child.fileno())],
-                pass_fds=[child.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        child.close()
+        proc, conn = start_worker(env, os.path.join(self.args.logdir, f"worker_{rank}.log"))
         if cpus:
             os.sched_setaffinity(proc.pid, cpus)
-        worker = Worker(rank, proc, Connection(parent.detach()))
+        worker = Worker(rank, proc, conn)
         self.workers[worker.conn.fileno()] = worker
         return worker
 

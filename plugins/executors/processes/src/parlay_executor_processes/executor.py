@@ -23,8 +23,8 @@ from typing import Any
 from parlay.errors import BadStateException, ConfigurationError, TaskCancelled, WorkerLost
 from parlay.executors.base import ParlayExecutor
 from parlay.futures import ExecutorFuture
-from parlay.serialize import function_id, pack_arguments, unpack_result
-from parlay.worker import pack_task
+from parlay.serialize import function_id, pack_arguments, settle
+from parlay.worker import pack_task, start_worker
 
 #: Workers that die this many times in a row before they are ready mean workers cannot start here.
 _START_FAILURES = 3
@@ -89,7 +89,6 @@ class ProcessExecutor(ParlayExecutor):
         self._dispatcher.start()
 
     def _spawn(self, rank: int) -> _Worker:
-        parent, child = socket.socketpair()
         log_path = os.path.join(self._log_dir, f"worker_{rank}.log")
         env = {
             **os.environ,
@@ -98,17 +97,8 @@ class ProcessExecutor(ParlayExecutor):
             # workers import the submitter's modules by name, so they see what it sees
             "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path),
         }
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "parlay.worker", str(child.fileno())],
-                pass_fds=[child.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        child.close()
-        worker = _Worker(rank, proc, Connection(parent.detach()), log_path)
+        proc, conn = start_worker(env, log_path)
+        worker = _Worker(rank, proc, conn, log_path)
         self._workers[rank] = worker
         return worker
 
@@ -204,7 +194,7 @@ class ProcessExecutor(ParlayExecutor):
                     continue
                 task, worker.task = worker.task, None
                 if task is not None:
-                    _settle(task.future, reply)
+                    settle(task.future, reply)
                 self._next_task(worker)
 
     def _worker_died(self, worker: _Worker) -> None:
@@ -241,15 +231,6 @@ class ProcessExecutor(ParlayExecutor):
         for task in queued:
             if task.future.running() or task.future.set_running_or_notify_cancel():
                 task.future.set_exception(self._broken)
-
-
-def _settle(future: Future, reply: bytes) -> None:
-    try:
-        result = unpack_result(reply)
-    except BaseException as exc:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
 
 
 def _signal(proc: subprocess.Popen, signum: int) -> None:
