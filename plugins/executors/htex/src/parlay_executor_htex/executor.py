@@ -43,7 +43,6 @@ from parlay_executor_htex.security import client_socket, create_keys
 
 _START_TIMEOUT = 30.0
 _COMMAND_TIMEOUT = 10.0
-_MAX_BATCH = 4096
 
 
 class HighThroughputExecutor(BlockProviderExecutor):
@@ -156,7 +155,12 @@ class HighThroughputExecutor(BlockProviderExecutor):
         self.launch_cmd = launch_cmd
 
         self._futures: dict[int, Future] = {}
-        self._outgoing: collections.deque[tuple[int, int, int, bytes, bytes]] = collections.deque()
+        # Tasks waiting for the I/O thread, already in wire form: no object per task lingers while a
+        # burst of submissions outpaces the socket.
+        self._outgoing_lock = threading.Lock()
+        self._outgoing_meta = bytearray()
+        self._outgoing_payloads = bytearray()
+        self._outgoing_functions: list[tuple[int, bytes]] = []
         self._commands: collections.deque[tuple[list[bytes], Future]] = collections.deque()
         self._replies: collections.deque[Future] = collections.deque()
         self._sent_functions: set[int] = set()
@@ -342,7 +346,12 @@ class HighThroughputExecutor(BlockProviderExecutor):
         future = ExecutorFuture()
         future.set_running_or_notify_cancel()
         self._futures[task_id] = future
-        self._outgoing.append((task_id, priority, number, function, arguments))
+        with self._outgoing_lock:
+            if number not in self._sent_functions:
+                self._sent_functions.add(number)
+                self._outgoing_functions.append((number, function))
+            self._outgoing_meta += p.TASK_META.pack(task_id, priority, number, len(arguments))
+            self._outgoing_payloads += arguments
         self._wake()
         return future
 
@@ -385,13 +394,15 @@ class HighThroughputExecutor(BlockProviderExecutor):
             frames, answer = self._commands.popleft()
             self._replies.append(answer)
             self._sock.send_multipart(frames)
-        while self._outgoing:
-            batch = [self._outgoing.popleft() for _ in range(min(len(self._outgoing), _MAX_BATCH))]
-            for _, _, number, function, _ in batch:
-                if number not in self._sent_functions:
-                    self._sent_functions.add(number)
-                    self._sock.send_multipart([p.header(p.FUNCTION), p.FUNC_ID.pack(number), function])
-            self._sock.send_multipart(p.pack_tasks([(tid, prio, number, args) for tid, prio, number, _, args in batch]))
+        if not self._outgoing_meta:
+            return
+        with self._outgoing_lock:
+            functions, self._outgoing_functions = self._outgoing_functions, []
+            meta, self._outgoing_meta = self._outgoing_meta, bytearray()
+            payloads, self._outgoing_payloads = self._outgoing_payloads, bytearray()
+        for number, function in functions:  # before the first task that uses it
+            self._sock.send_multipart([p.header(p.FUNCTION), p.FUNC_ID.pack(number), function])
+        self._sock.send_multipart([p.header(p.TASKS), meta, payloads])
 
     def _receive(self) -> None:
         while self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
