@@ -366,7 +366,8 @@ class HighThroughputExecutor(BlockProviderExecutor):
             raise ExecutorError(self.label, f"the interchange did not answer {op!r} within {timeout:g} s") from None
 
     def _wake(self) -> None:
-        if not self._wake_pending:
+        # tasks submitted from a result's callbacks run on the I/O thread, which sends them next anyway
+        if not self._wake_pending and threading.current_thread() is not self._io:
             self._wake_pending = True
             with contextlib.suppress(OSError):  # closed at shutdown
                 os.write(self._wake_w, b"x")

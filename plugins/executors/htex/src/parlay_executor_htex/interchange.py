@@ -161,7 +161,7 @@ class Interchange:
             logger.warning("no client to send %s to", p.NAMES[frames[0][1]])
             return
         try:
-            self.client.send_multipart([self.client_id, *frames], copy=False)
+            self.client.send_multipart([self.client_id, *frames])
         except zmq.ZMQError as exc:
             logger.warning("cannot reach the client: %s", exc)
 
@@ -205,7 +205,7 @@ class Interchange:
 
     def _to_manager(self, identity: bytes, frames: list[bytes]) -> bool:
         try:
-            self.workers.send_multipart([identity, *frames], copy=False)
+            self.workers.send_multipart([identity, *frames])
             return True
         except zmq.ZMQError as exc:
             logger.warning("cannot reach manager %s: %s", identity.hex(), exc)
