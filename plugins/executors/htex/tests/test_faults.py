@@ -141,7 +141,7 @@ def test_killed_interchange_fails_everything_at_once(dfk):
 
 def test_stranger_without_keys_cannot_submit(dfk):
     executor = executor_of(dfk)
-    port = executor._sock.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1]
+    port = executor.client_port
     context = zmq.Context()
     stranger = context.socket(zmq.DEALER)
     stranger.setsockopt(zmq.LINGER, 0)
@@ -165,7 +165,7 @@ def test_garbage_on_both_sockets_does_not_crash_the_interchange(tmp_path):
     config = Config(executors=[htex(encrypted=False)], run_dir=str(tmp_path / "runinfo"))
     with parlay.load(config) as dfk:
         executor = executor_of(dfk)
-        client_port = executor._sock.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1]
+        client_port = executor.client_port
         context = zmq.Context()
         for port in (client_port, executor.worker_port):
             sock = context.socket(zmq.DEALER)

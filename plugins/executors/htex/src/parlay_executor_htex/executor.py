@@ -14,9 +14,11 @@ import json
 import os
 import select
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -227,7 +229,10 @@ class HighThroughputExecutor(BlockProviderExecutor):
         self._cert_dir = create_keys(os.path.join(self._dir, "certificates")) if self.encrypted else None
         self._worker_address = self.address or self._default_address()
         loopback = self._worker_address.startswith("127.") or self._worker_address == "localhost"
+        # on one host, Unix sockets are quicker than TCP over loopback; their folder is the user's alone
+        self._ipc_dir = tempfile.mkdtemp(prefix="parlay-htex-")
         config = {
+            "ipc_dir": self._ipc_dir,
             "client_address": "127.0.0.1",
             "client_port_range": list(self.interchange_port_range),
             "worker_address": "127.0.0.1" if loopback else "*",
@@ -262,7 +267,8 @@ class HighThroughputExecutor(BlockProviderExecutor):
         self._context = zmq.Context()
         self._sock = client_socket(self._context, zmq.DEALER, self._cert_dir)
         self._sock.setsockopt(zmq.LINGER, 0)
-        self._sock.connect(f"tcp://127.0.0.1:{ports['client_port']}")
+        self.client_port = ports["client_port"]
+        self._sock.connect(f"ipc://{self._ipc_dir}/client")
         self._io = threading.Thread(target=self._io_loop, name=f"parlay-{self.label}-io", daemon=True)
         self._io.start()
 
@@ -281,6 +287,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
                 logdir=logdir,
                 cert_dir=self._cert_dir or "",
             )
+        loopback = self._worker_address.startswith("127.") or self._worker_address == "localhost"
         options = {
             "--addresses": self._worker_address,
             "--port": self.worker_port,
@@ -295,6 +302,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
             "--mem-per-worker": self.mem_per_worker,
             "--drain-period": self.drain_period,
             "--cert-dir": self._cert_dir,
+            "--ipc": f"{self._ipc_dir}/workers" if loopback else None,
             "--available-accelerators": ",".join(self.available_accelerators) or None,
         }
         words = [sys.executable, "-m", "parlay_executor_htex.manager"]
@@ -321,6 +329,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
             self._context.destroy(linger=0)
         os.close(self._wake_r)
         os.close(self._wake_w)
+        shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
     def set_bad_state_and_fail_all(self, exception: BaseException) -> None:
         self._broken = exception

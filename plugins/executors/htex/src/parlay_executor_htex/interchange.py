@@ -77,6 +77,9 @@ class Interchange:
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # an unknown destination raises instead of vanishing
         self.client_port = _bind(self.client, config["client_address"], config["client_port_range"])
         self.worker_port = _bind(self.workers, config["worker_address"], config["worker_port_range"])
+        if config.get("ipc_dir"):  # processes on this host skip TCP
+            self.client.bind(f"ipc://{config['ipc_dir']}/client")
+            self.workers.bind(f"ipc://{config['ipc_dir']}/workers")
         self.client_id: bytes | None = None
         self.managers: dict[bytes, Manager] = {}
         self.queue: list[tuple[int, int, int, bytes]] = []  # (priority, task id, function id, payload)

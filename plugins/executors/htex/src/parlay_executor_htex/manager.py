@@ -115,7 +115,8 @@ class NodeManager:
         self.sock = client_socket(self.context, zmq.DEALER, args.cert_dir)
         self.sock.setsockopt(zmq.IDENTITY, self.id)
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(f"tcp://{args.addresses.split(',')[0]}:{args.port}")
+        tcp = f"tcp://{args.addresses.split(',')[0]}:{args.port}"
+        self.sock.connect(f"ipc://{args.ipc}" if args.ipc else tcp)
         self.functions: dict[int, bytes] = {}
         self.queue: collections.deque[tuple[int, int, bytes]] = collections.deque()  # task id, function, payload
         self.workers: dict[int, Worker] = {}
@@ -340,6 +341,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--addresses", required=True, help="interchange addresses, comma separated")
     parser.add_argument("--port", type=int, required=True, help="the interchange's worker port")
     parser.add_argument("--cert-dir", default=None, help="the run's CurveZMQ keys (omit when unencrypted)")
+    parser.add_argument("--ipc", default=None, help="the interchange's Unix socket, when on this host")
     parser.add_argument("--block-id", default="0")
     parser.add_argument("--logdir", required=True)
     parser.add_argument("--max-workers-per-node", type=int, default=None)
