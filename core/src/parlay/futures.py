@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import operator
 import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, _base
 from typing import TYPE_CHECKING, Any
 
 from parlay.dataflow.states import States
@@ -24,23 +25,40 @@ def release_condition(future: Future) -> None:
 
 
 class ExecutorFuture(Future):
-    """The future an executor returns for a task. Its condition is made on first use: an executor holds
-    many pending futures at once, and the kernel only ever completes them and reads them once done."""
+    """The future an executor returns for a task. All of them share one condition, because the kernel
+    only completes them and follows them with callbacks; a lock and a deque per task cost time at every
+    submission and about a kilobyte for every task in flight. Waiting on one still works: `result()`
+    and `exception()` wait until this future, not any other, is done."""
 
     def __init__(self) -> None:
-        super().__init__()
-        del self.__dict__["_lazy_condition"]
+        # Future.__init__ without its per-future condition; these are all the fields it sets.
+        self._condition = _EXECUTOR_CONDITION
+        self._state = _base.PENDING
+        self._result = None
+        self._exception = None
+        self._waiters: list[Any] = []
+        self._done_callbacks: list[Any] = []
 
-    @property
-    def _condition(self) -> threading.Condition:  # type: ignore[override]
-        condition = self.__dict__.get("_lazy_condition")
-        if condition is None:
-            condition = self.__dict__.setdefault("_lazy_condition", threading.Condition())
-        return condition
+    def _wait(self, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            while self._state not in _DONE_STATES:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                self._condition.wait(remaining)
 
-    @_condition.setter
-    def _condition(self, condition: threading.Condition) -> None:
-        self.__dict__["_lazy_condition"] = condition
+    def result(self, timeout: float | None = None) -> Any:
+        self._wait(timeout)
+        return super().result(0)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._wait(timeout)
+        return super().exception(0)
+
+
+_EXECUTOR_CONDITION = threading.Condition()
+_DONE_STATES = (_base.FINISHED, _base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
 
 
 if TYPE_CHECKING:
