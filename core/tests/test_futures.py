@@ -40,5 +40,6 @@ def test_callbacks_cancel_and_wait():
     assert seen == [1]
     queued = ExecutorFuture()
     assert queued.cancel() and queued.cancelled()
+    assert not queued.set_running_or_notify_cancel()  # what an executor does before running a task
     done, not_done = wait([future, queued, ExecutorFuture()], timeout=0.1)
     assert {future, queued} <= done and len(not_done) == 1
