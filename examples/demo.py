@@ -1,7 +1,8 @@
 """A small parlay workflow: a bash app writes files, Python apps map and reduce over them.
 
 python examples/demo.py              # threads (the default config)
-python examples/demo.py processes    # worker processes, if parlay-executor-processes is installed
+python examples/demo.py processes    # worker processes (parlay-executor-processes)
+python examples/demo.py htex         # the high-throughput executor on local blocks (parlay-executor-htex)
 """
 
 import os
@@ -38,6 +39,11 @@ def config(kind: str) -> parlay.Config:
         from parlay.executors import ProcessExecutor
 
         return parlay.Config(executors=[ProcessExecutor(max_workers=2)])
+    if kind == "htex":
+        from parlay.executors import HighThroughputExecutor
+        from parlay.providers import LocalProvider
+
+        return parlay.Config(executors=[HighThroughputExecutor(max_workers_per_node=2, provider=LocalProvider())])
     return parlay.Config()
 
 
