@@ -11,28 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 from parlay.dataflow.states import States
 
-#: Finished futures share one condition: a waiting condition (a lock and a deque) per future would cost
-#: about a kilobyte for every task a long run keeps a future of.
-_SETTLED = threading.Condition()
 
+class SharedConditionFuture(Future):
+    """A `concurrent.futures.Future` without a condition of its own.
 
-def release_condition(future: Future) -> None:
-    """Swap a finished future's own condition for the shared one. Done under the old condition, so a
-    thread that acquired it (as `concurrent.futures.wait` does) also releases that same one."""
-    with future._condition:  # type: ignore[attr-defined]
-        future._condition = _SETTLED  # type: ignore[attr-defined]
-        future._done_callbacks = ()  # type: ignore[attr-defined]  # a finished future never adds more
-
-
-class ExecutorFuture(Future):
-    """The future an executor returns for a task. All of them share one condition, because the kernel
-    only completes them and follows them with callbacks; a lock and a deque per task cost time at every
-    submission and about a kilobyte for every task in flight. Waiting on one still works: `result()`
-    and `exception()` wait until this future, not any other, is done."""
+    A condition (a lock and a deque) per future costs time at every submission and about a kilobyte
+    for every task in flight or kept; here futures share a few conditions, picked by identity. A
+    completion may then wake a thread waiting on another future, so `result()` and `exception()` wait
+    in a loop until their own future is done.
+    """
 
     def __init__(self) -> None:
-        # Future.__init__ without its per-future condition; these are all the fields it sets.
-        self._condition = _EXECUTOR_CONDITION
+        # Future.__init__ less its per-future condition; these are all the fields it sets.
+        self._condition = _CONDITIONS[(id(self) >> 6) % len(_CONDITIONS)]
         self._state = _base.PENDING
         self._result = None
         self._exception = None
@@ -57,8 +48,13 @@ class ExecutorFuture(Future):
         return super().exception(0)
 
 
-_EXECUTOR_CONDITION = threading.Condition()
+#: Reentrant (the default), so `concurrent.futures.wait` may hold one for several futures at once.
+_CONDITIONS = tuple(threading.Condition() for _ in range(64))
 _DONE_STATES = (_base.FINISHED, _base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
+
+
+class ExecutorFuture(SharedConditionFuture):
+    """The future an executor returns for a task."""
 
 
 if TYPE_CHECKING:
@@ -66,7 +62,7 @@ if TYPE_CHECKING:
     from parlay.files import File
 
 
-class AppFuture(Future):
+class AppFuture(SharedConditionFuture):
     """The future of one task. Only the final outcome of its tries is visible.
 
     `fut[key]` and `fut.attr` are themselves tasks, run once this one has finished.
@@ -124,7 +120,7 @@ class AppFuture(Future):
         return f"<AppFuture task {self.tid} {self.task_status()}>"
 
 
-class DataFuture(Future):
+class DataFuture(SharedConditionFuture):
     """The future of one output `File` of a task: resolves to the File when the task succeeds."""
 
     def __init__(self, parent: Future, file_obj: File, tid: int | None = None):
@@ -141,7 +137,6 @@ class DataFuture(Future):
             self.set_exception(parent.exception())
         else:
             self.set_result(self.file_obj)
-        release_condition(self)
 
     @property
     def tid(self) -> int | None:

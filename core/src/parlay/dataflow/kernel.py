@@ -38,7 +38,7 @@ from parlay.executors.base import ParlayExecutor
 from parlay.executors.blocks import BlockProviderExecutor
 from parlay.executors.threads import ThreadPoolExecutor
 from parlay.files import File
-from parlay.futures import AppFuture, DataFuture, release_condition
+from parlay.futures import AppFuture, DataFuture
 
 logger = logging.getLogger(__name__)
 
@@ -380,7 +380,6 @@ class DataFlowKernel:
             future.set_exception(exc)
         else:
             future.set_result(result)
-        release_condition(future)
         if self.config.garbage_collect:
             self.tasks.pop(record.id, None)
             record.args, record.kwargs = (), _NOTHING

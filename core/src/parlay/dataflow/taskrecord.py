@@ -72,7 +72,7 @@ class TaskRecord:
         self.pending_deps = 0
         self.fail_count = 0
         self.fail_cost = 0.0
-        self.fail_history: list[str] = []  # a new list on each failure: most tasks never fail
+        self.fail_history: Sequence[str] = ()  # a new list on each failure: most tasks never fail
         self.try_id = 0
         self.from_memo = False
         self.hashsum: str | None = None
