@@ -68,12 +68,14 @@ class AppFuture(SharedConditionFuture):
     `fut[key]` and `fut.attr` are themselves tasks, run once this one has finished.
     """
 
+    # set on the instance only by tasks that have them: a long run keeps many futures
+    _outputs: Sequence[DataFuture] = ()
+    _stdout: Any = None
+    _stderr: Any = None
+
     def __init__(self, task_record: TaskRecord):
         super().__init__()
         self.task_record = task_record
-        self._outputs: Sequence[DataFuture] = ()
-        self._stdout: Any = None
-        self._stderr: Any = None
 
     @property
     def tid(self) -> int:

@@ -183,7 +183,8 @@ class DataFlowKernel:
             if type(value) is int and value == AUTO_LOGNAME:
                 kwargs[stream] = self._auto_stream_path(record, stream)
                 record.ignore_for_cache = record.ignore_for_cache | {stream}
-        future._stdout, future._stderr = kwargs.get("stdout"), kwargs.get("stderr")
+        if "stdout" in kwargs or "stderr" in kwargs:
+            future._stdout, future._stderr = kwargs.get("stdout"), kwargs.get("stderr")
         outputs = kwargs.get("outputs")
         if outputs:
             files = [o if isinstance(o, File) else File(o) for o in outputs]
@@ -380,6 +381,7 @@ class DataFlowKernel:
             future.set_exception(exc)
         else:
             future.set_result(result)
+        future._done_callbacks = ()  # they have run; a finished future calls new ones at once
         if self.config.garbage_collect:
             self.tasks.pop(record.id, None)
             record.args, record.kwargs = (), _NOTHING
