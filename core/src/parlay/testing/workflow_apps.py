@@ -4,6 +4,7 @@ that run tasks in other processes can load them by reference."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 from parlay.apps import bash_app, join_app, python_app
@@ -39,6 +40,15 @@ def fail_until(counter_path, failures):
     if calls <= failures:
         raise RuntimeError(f"failure {calls}")
     return calls
+
+
+@python_app
+def die_first_time(marker):
+    """Kill its own process the first time (for executors whose workers are processes), then succeed."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "survived"
 
 
 @python_app

@@ -13,6 +13,7 @@ import parlay
 from parlay import Config, python_app
 from parlay.errors import BadStateException, ConfigurationError, InvalidResourceSpecification, ManagerLost, WorkerLost
 from parlay.testing import TIMEOUT
+from parlay.testing import workflow_apps as apps
 from parlay.testing.executors import process_alive
 from parlay_executor_htex import HighThroughputExecutor
 from parlay_executor_htex import protocol as p
@@ -26,14 +27,6 @@ def pid():
 @python_app
 def echo(x):
     return x
-
-
-@python_app
-def die_first_time(marker):
-    if not os.path.exists(marker):
-        open(marker, "w").close()
-        os.kill(os.getpid(), signal.SIGKILL)
-    return "survived"
 
 
 @python_app
@@ -107,7 +100,7 @@ def test_worker_lost_names_the_worker(dfk, tmp_path):
 
 def test_killed_worker_is_retried(tmp_path):
     with parlay.load(Config(executors=[htex()], run_dir=str(tmp_path / "runinfo"), retries=1)):
-        assert die_first_time(str(tmp_path / "marker")).result(TIMEOUT) == "survived"
+        assert apps.die_first_time(str(tmp_path / "marker")).result(TIMEOUT) == "survived"
 
 
 def test_killed_manager_fails_its_tasks_with_manager_lost(dfk):

@@ -14,6 +14,7 @@ import parlay
 from parlay import Config, python_app
 from parlay.errors import BadStateException, ConfigurationError, SerializationError, WorkerLost
 from parlay.testing import TIMEOUT
+from parlay.testing import workflow_apps as apps
 from parlay_executor_processes import ProcessExecutor
 
 
@@ -27,14 +28,6 @@ def die(code_or_signal):
     if code_or_signal == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     os._exit(code_or_signal)
-
-
-@python_app
-def die_first_time(marker):
-    if not os.path.exists(marker):
-        open(marker, "w").close()
-        os.kill(os.getpid(), signal.SIGKILL)
-    return "survived"
 
 
 @python_app
@@ -95,7 +88,7 @@ def test_killed_worker_fails_its_task_and_is_replaced(tmp_path):
 
 def test_killed_worker_is_retried(tmp_path):
     with parlay.load(config(tmp_path, retries=1)):
-        assert die_first_time(str(tmp_path / "marker")).result(TIMEOUT) == "survived"
+        assert apps.die_first_time(str(tmp_path / "marker")).result(TIMEOUT) == "survived"
 
 
 def test_worker_killed_from_outside(tmp_path):
