@@ -72,6 +72,7 @@ class DataFlowKernel:
         self._ids = itertools.count()
         self._cleanup_called = False
         self._resolver = RESOLVERS[config.dependency_resolver]
+        self._on_exec_done = self._exec_done  # one bound method for every task
         self.tasks: dict[int, TaskRecord] = {}
         self.task_state_counts: collections.Counter[States] = collections.Counter()
 
@@ -283,12 +284,14 @@ class DataFlowKernel:
             self._task_failed(record, exc)
             return
         record.exec_fu = exec_fu
-        exec_fu.add_done_callback(partial(self._exec_done, record))
+        # the record rides on the future: no callback object per task while thousands are in flight
+        exec_fu.parlay_task_record = record  # type: ignore[attr-defined]
+        exec_fu.add_done_callback(self._on_exec_done)
 
     # --- results ----------------------------------------------------------------------------------
 
-    def _exec_done(self, record: TaskRecord, exec_fu: Future) -> None:
-        self._schedule(self._handle_result, record, exec_fu)
+    def _exec_done(self, exec_fu: Future) -> None:
+        self._schedule(self._handle_result, exec_fu.parlay_task_record, exec_fu)  # type: ignore[attr-defined]
 
     def _handle_result(self, record: TaskRecord, exec_fu: Future) -> None:
         if exec_fu.cancelled():
