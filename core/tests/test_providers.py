@@ -73,7 +73,7 @@ def provider(tmp_path, monkeypatch):
     provider.script_dir = str(tmp_path / "run" / "submit_scripts")
     yield provider
     jobs = read_journal(str(tmp_path / "run"))
-    running = [j for j, entry in jobs.items() if entry["event"] == "submitted"]
+    running = [job_id for (_, job_id), entry in jobs.items() if entry["event"] == "submitted"]
     if running:
         provider.cancel(running)
 
@@ -121,14 +121,14 @@ def test_submit_status_cancel_for_real(provider, tmp_path):
     [status] = provider.status([job_id])
     assert status.state is JobState.CANCELLED and status.terminal
     journal = read_journal(str(tmp_path / "run"))
-    assert journal[job_id]["event"] == "cancelled"
-    assert journal[job_id]["job_name"] == "parlay.x.block-0"
-    assert journal[job_id]["provider"] == "fake"
+    assert journal["fake", job_id]["event"] == "cancelled"
+    assert journal["fake", job_id]["job_name"] == "parlay.x.block-0"
+    assert journal["fake", job_id]["provider"] == "fake"
 
 
 def test_job_is_journaled_the_moment_it_is_submitted(provider, tmp_path):
     job_id = provider.submit("true", 1, "parlay.x.block-1")
-    assert read_journal(str(tmp_path / "run"))[job_id]["event"] == "submitted"
+    assert read_journal(str(tmp_path / "run"))["fake", job_id]["event"] == "submitted"
     wait_for(lambda: provider.status([job_id])[0].state is JobState.COMPLETED)
 
 

@@ -141,6 +141,7 @@ class ExecutionProvider(ABC):
         self.cores_per_node = cores_per_node
         self.mem_per_node = mem_per_node
         self.script_dir: str | None = None
+        self.job_names: dict[str, str] = {}  # job id -> job name, for every job this provider submitted
         self._journal_lock = threading.Lock()
 
     # --- template methods -------------------------------------------------------------------------
@@ -152,11 +153,12 @@ class ExecutionProvider(ABC):
         except Exception as exc:
             add_note(exc, f"while {type(self).__name__} {self.label!r} submitted job {job_name}")
             raise
-        self._journal({"event": "submitted", "job_id": job_id, "job_name": job_name})
+        self.job_names[job_id] = job_name
+        self._journal({"event": "submitted", "job_id": job_id, "job_name": job_name, "options": self.cleanup_options()})
         return job_id
 
     def status(self, job_ids: Sequence[str]) -> list[JobStatus]:
-        """The status of each job, in order."""
+        """The status of each job, in order, with where its stdout and stderr go."""
         if not job_ids:
             return []
         statuses = self._status(list(job_ids))
@@ -164,6 +166,10 @@ class ExecutionProvider(ABC):
             raise ExecutionProviderException(
                 f"{type(self).__name__} returned {len(statuses)} statuses for {len(job_ids)} jobs"
             )
+        for job_id, status in zip(job_ids, statuses, strict=True):
+            job_name = self.job_names.get(job_id)
+            if job_name and status.stdout_path is None and self.script_dir is not None:
+                status.stdout_path, status.stderr_path = self.output_paths(job_name)
         return statuses
 
     def cancel(self, job_ids: Sequence[str]) -> list[bool]:
@@ -175,6 +181,16 @@ class ExecutionProvider(ABC):
             if cancelled:
                 self._journal({"event": "cancelled", "job_id": job_id})
         return results
+
+    def adopt(self, job_id: str, job_name: str) -> None:
+        """Take charge of a job another process submitted (`parlay cleanup` does this from the journal)."""
+        self.job_names[job_id] = job_name
+
+    def cleanup_options(self) -> dict[str, Any]:
+        """Constructor arguments that let `parlay cleanup` rebuild a provider able to find and cancel this
+        one's jobs (journaled with each job). Providers whose commands depend on more than the label
+        (a Slurm cluster, a cloud region) add those options."""
+        return {"label": self.label}
 
     # --- the job script ---------------------------------------------------------------------------
 
@@ -192,6 +208,7 @@ class ExecutionProvider(ABC):
             "#!/bin/bash",
             *self._directives(job_name, tasks_per_node),
             self.scheduler_options.strip(),
+            *self._environment(),
             *get_hooks().job_preamble(provider=self, job_name=job_name),
             self.worker_init.strip(),
             launched,
@@ -217,6 +234,10 @@ class ExecutionProvider(ABC):
 
     def _directives(self, job_name: str, tasks_per_node: int) -> list[str]:
         """Scheduler directive lines at the top of the job script; none for providers without a scheduler."""
+        return []
+
+    def _environment(self) -> list[str]:
+        """Lines that set the job's environment before `worker_init` (a walltime deadline, for example)."""
         return []
 
     # --- the journal ------------------------------------------------------------------------------
@@ -254,9 +275,10 @@ class ExecutionProvider(ABC):
         return f"{type(self).__name__}(label={self.label!r})"
 
 
-def read_journal(run_dir: str) -> dict[str, dict[str, Any]]:
-    """The jobs a run submitted, by job id, each with its last event (`submitted` or `cancelled`)."""
-    jobs: dict[str, dict[str, Any]] = {}
+def read_journal(run_dir: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The jobs a run submitted, keyed by (provider label, job id), each with its latest event
+    (`submitted` or `cancelled`) merged over the earlier ones."""
+    jobs: dict[tuple[str, str], dict[str, Any]] = {}
     try:
         stream = open(os.path.join(run_dir, JOURNAL))  # noqa: SIM115 - closed below
     except FileNotFoundError:
@@ -266,5 +288,5 @@ def read_journal(run_dir: str) -> dict[str, dict[str, Any]]:
             if not line.strip():
                 continue
             entry = json.loads(line)
-            jobs.setdefault(entry["job_id"], {}).update(entry)
+            jobs.setdefault((entry["label"], entry["job_id"]), {}).update(entry)
     return jobs

@@ -36,7 +36,7 @@ def test_completed_job(provider, tmp_path):
     assert status.exit_code == 0
     assert status.stdout_tail() == "hello\n"
     assert status.stderr_tail() == "oops\n"
-    assert read_journal(str(tmp_path / "run"))[job_id]["provider"] == "local"
+    assert read_journal(str(tmp_path / "run"))["local", job_id]["provider"] == "local"
 
 
 def test_failed_job_reports_code_and_output(provider):
@@ -59,7 +59,7 @@ def test_cancel_kills_the_whole_group(provider, tmp_path):
     assert provider.cancel([job_id]) == [True]
     assert provider.status([job_id])[0].state is JobState.CANCELLED
     assert not process_alive(child)
-    assert read_journal(str(tmp_path / "run"))[job_id]["event"] == "cancelled"
+    assert read_journal(str(tmp_path / "run"))["local", job_id]["event"] == "cancelled"
 
 
 def test_default_launcher_starts_one_copy_per_task(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import subprocess
 import time
@@ -47,7 +46,7 @@ class LocalProvider(ExecutionProvider):
             raise ConfigurationError(f"LocalProvider.cancel_grace={cancel_grace!r}: expected seconds >= 0")
         self.cmd_timeout = cmd_timeout
         self.cancel_grace = cancel_grace
-        self._jobs: dict[str, tuple[subprocess.Popen, str]] = {}  # job id -> (process, script)
+        self._jobs: dict[str, subprocess.Popen] = {}  # job id -> its bash, for jobs this process started
         self._cancelled: set[str] = set()
 
     def _submit(self, command: str, tasks_per_node: int, job_name: str) -> str:
@@ -62,50 +61,60 @@ class LocalProvider(ExecutionProvider):
         except OSError as exc:
             raise SubmitException(job_name, f"cannot start bash for {script}: {exc}") from exc
         job_id = str(proc.pid)
-        self._jobs[job_id] = (proc, script)
+        self._jobs[job_id] = proc
         return job_id
 
     def _status(self, job_ids: list[str]) -> list[JobStatus]:
         return [self._one_status(job_id) for job_id in job_ids]
 
     def _one_status(self, job_id: str) -> JobStatus:
-        proc, script = self._jobs.get(job_id, (None, None))
         if job_id in self._cancelled:
-            return JobStatus(JobState.CANCELLED, message="cancelled", **self._outputs(script))
-        if proc is None:
+            return JobStatus(JobState.CANCELLED, message="cancelled")
+        if job_id not in self.job_names:
             return JobStatus(JobState.MISSING, message=f"job {job_id} was not started by this provider")
-        if proc.poll() is None:
-            return JobStatus(JobState.RUNNING, **self._outputs(script))
-        kill_group(proc.pid)  # the job is over: nothing it started may outlive it
+        if self._alive(job_id):
+            return JobStatus(JobState.RUNNING)
+        if job_id in self._jobs:
+            kill_group(int(job_id))  # the job is over: nothing it started may outlive it
+        script = self.script_path(self.job_names[job_id])
         try:
             with open(script + ".ec") as stream:
-                code = int(stream.read().strip())
+                code: int | None = int(stream.read().strip())
         except (OSError, ValueError):
-            code = proc.returncode
+            proc = self._jobs.get(job_id)
+            code = proc.returncode if proc is not None else None
         if code == 0:
-            return JobStatus(JobState.COMPLETED, exit_code=0, **self._outputs(script))
-        return JobStatus(
-            JobState.FAILED, message=f"job script exited with code {code}", exit_code=code, **self._outputs(script)
-        )
+            return JobStatus(JobState.COMPLETED, exit_code=0)
+        if code is None:
+            return JobStatus(JobState.MISSING, message=f"job {job_id} ended without leaving its exit code")
+        return JobStatus(JobState.FAILED, message=f"job script exited with code {code}", exit_code=code)
 
-    def _outputs(self, script: str | None) -> dict[str, str | None]:
-        if script is None:
-            return {}
-        base = script.removesuffix(".submit")
-        return {"stdout_path": base + ".stdout", "stderr_path": base + ".stderr"}
+    def _alive(self, job_id: str) -> bool:
+        """Whether the job's bash is still running: from its Popen when this process started it, else (for
+        jobs adopted by `parlay cleanup`) from its command line, so a recycled process id is not mistaken."""
+        proc = self._jobs.get(job_id)
+        if proc is not None:
+            return proc.poll() is None
+        try:
+            with open(f"/proc/{job_id}/cmdline", "rb") as stream:
+                argv = stream.read().split(b"\0")
+        except OSError:
+            return False
+        return self.script_path(self.job_names[job_id]).encode() in argv
 
     def _cancel(self, job_ids: list[str]) -> list[bool]:
-        procs = []
+        running = []
         for job_id in job_ids:
-            proc, _ = self._jobs.get(job_id, (None, None))
-            if proc is not None and proc.poll() is None:
-                kill_group(proc.pid, signal.SIGTERM)
-                procs.append(proc)
+            if job_id in self.job_names and job_id not in self._cancelled and self._alive(job_id):
+                kill_group(int(job_id), signal.SIGTERM)
+                running.append(job_id)
             self._cancelled.add(job_id)
         deadline = time.monotonic() + self.cancel_grace
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            kill_group(proc.pid, signal.SIGKILL)  # whatever is left of the group, even after the leader died
-            proc.wait()
+        for job_id in running:
+            while self._alive(job_id) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            kill_group(int(job_id), signal.SIGKILL)  # whatever is left of the group, even after the leader died
+            proc = self._jobs.get(job_id)
+            if proc is not None:
+                proc.wait()
         return [True] * len(job_ids)
