@@ -4,7 +4,6 @@ executors, launchers, staging and File."""
 import os
 import pickle
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,56 +25,60 @@ from parlay.plugins.manager import get_hooks
 from parlay.providers.base import JobState, JobStatus, read_journal
 from parlay.providers.cluster import ClusterProvider
 from parlay.staging.files import NoOpFileStaging
+from parlay.testing.fake_scheduler import FakeScheduler
 
-FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_scheduler.py")
 TIMEOUT = 60
 
 
 class FakeProvider(ClusterProvider):
-    """A scheduler plugin in miniature: its directives, its commands, its state table."""
+    """A scheduler plugin in miniature, driving the fake scheduler's Slurm commands."""
 
     kind = "fake"
-    states = {"R": JobState.RUNNING, "CD": JobState.COMPLETED, "CA": JobState.CANCELLED}
-    status_polling_interval = 1.0
+    states = {"PD": JobState.PENDING, "R": JobState.RUNNING, "CD": JobState.COMPLETED, "CA": JobState.CANCELLED}
+    unknown_job_errors = "Invalid job id"
 
     def __init__(self, label="fake", **options):
         super().__init__(label=label, **options)
         self.commands = []
 
-    def execute_wait(self, command):
+    def execute_wait(self, command, stdin_path=None, tolerate=None):
         self.commands.append(command)
-        return super().execute_wait(command)
+        return super().execute_wait(command, stdin_path, tolerate)
 
     def _directives(self, job_name, tasks_per_node):
         out, err = self.output_paths(job_name)
-        return [f"#FAKE --name={job_name}", f"#FAKE --walltime={int(self.walltime_seconds)}", f"exec >{out} 2>{err}"]
+        return [f"#SBATCH --job-name={job_name}", f"#SBATCH --time={int(self.walltime_seconds)}",
+                f"#SBATCH --output={out}", f"#SBATCH --error={err}"]  # fmt: skip
 
     def _submit_command(self, script_path):
-        return [sys.executable, FAKE, "submit", script_path]
+        return ["sbatch", "--parsable", script_path]
 
     def _parse_submit(self, stdout):
-        return stdout.split()[-1]
+        return stdout.strip()
 
     def _status_command(self, job_ids):
-        return [sys.executable, FAKE, "status", *job_ids]
+        return ["squeue", "--noheader", "--states=all", "--format=%i %t", f"--jobs={','.join(job_ids)}"]
 
     def _parse_status(self, stdout):
         return dict(line.split() for line in stdout.splitlines())
 
     def _cancel_command(self, job_ids):
-        return [sys.executable, FAKE, "cancel", *job_ids]
+        return ["scancel", *job_ids]
 
 
 @pytest.fixture
-def provider(tmp_path, monkeypatch):
-    monkeypatch.setenv("FAKE_SCHEDULER_STATE", str(tmp_path / "scheduler.json"))
+def scheduler(tmp_path, monkeypatch):
+    scheduler = FakeScheduler(tmp_path / "scheduler", "slurm")
+    monkeypatch.setenv("PATH", scheduler.path)
+    yield scheduler
+    scheduler.stop()
+
+
+@pytest.fixture
+def provider(tmp_path, scheduler):
     provider = FakeProvider(walltime="00:01:30", worker_init="export GREETING=hello")
     provider.script_dir = str(tmp_path / "run" / "submit_scripts")
-    yield provider
-    jobs = read_journal(str(tmp_path / "run"))
-    running = [job_id for (_, job_id), entry in jobs.items() if entry["event"] == "submitted"]
-    if running:
-        provider.cancel(running)
+    return provider
 
 
 def wait_for(predicate):
@@ -91,7 +94,7 @@ def test_job_script_layout(provider):
         def parlay_provider_job_preamble(self, provider, job_name):
             return f"module load python # {job_name}"
 
-    provider.scheduler_options = "#FAKE --account=physics"
+    provider.scheduler_options = "#SBATCH --account=physics"
     provider.launcher = WrappedLauncher("nice -n 5")
     plugin = SitePlugin()
     get_hooks().register(plugin)
@@ -101,9 +104,10 @@ def test_job_script_layout(provider):
         get_hooks().unregister(plugin)
     lines = script.splitlines()
     assert lines[0] == "#!/bin/bash"
-    assert lines[1:3] == ["#FAKE --name=parlay.x.block-0", "#FAKE --walltime=90"]
-    assert lines[4:] == [
-        "#FAKE --account=physics",
+    assert lines[1:3] == ["#SBATCH --job-name=parlay.x.block-0", "#SBATCH --time=90"]
+    assert lines[5:] == [
+        "#SBATCH --account=physics",
+        "export PARLAY_BLOCK_DEADLINE=$(( $(date +%s) + 90 ))",
         "module load python # parlay.x.block-0",
         "export GREETING=hello",
         "nice -n 5 worker --block 0",
@@ -137,10 +141,10 @@ def test_status_is_batched(provider):
     ids = [provider.submit("sleep 60", 1, f"parlay.x.block-{n}") for n in range(3)]
     provider.commands.clear()
     assert [s.state for s in provider.status(ids)] == [JobState.RUNNING] * 3
-    assert [c[2] for c in provider.commands] == ["status", "status"]
+    assert [c[-1] for c in provider.commands] == [f"--jobs={ids[0]},{ids[1]}", f"--jobs={ids[2]}"]
     provider.commands.clear()
     assert provider.cancel(ids) == [True, True, True]
-    assert [c[3:] for c in provider.commands] == [ids[:2], ids[2:]]
+    assert [c[1:] for c in provider.commands] == [ids[:2], ids[2:]]
 
 
 def test_unlisted_job_is_missing(provider):
@@ -159,19 +163,19 @@ def test_job_output_tails(provider):
     assert JobStatus(JobState.FAILED).stderr_tail() == ""
 
 
-def test_submit_failure_shows_command_stderr_and_script(provider, monkeypatch):
-    monkeypatch.setenv("FAKE_SCHEDULER_FAIL", "submit")
+def test_submit_failure_shows_command_stderr_and_script(provider, scheduler):
+    scheduler.fail("sbatch", "scheduler is down for maintenance")
     with pytest.raises(SubmitException) as info:
         provider.submit("true", 1, "parlay.x.block-3")
     text = str(info.value)
-    assert "fake_scheduler.py submit" in text
+    assert "`sbatch --parsable " in text
     assert "exited with code 1" in text
     assert "scheduler is down for maintenance" in text
     assert "parlay.x.block-3.submit" in text
 
 
-def test_status_failure_and_timeout(provider, monkeypatch):
-    monkeypatch.setenv("FAKE_SCHEDULER_FAIL", "status")
+def test_status_failure_and_timeout(provider, scheduler):
+    scheduler.fail("squeue", "scheduler is down")
     with pytest.raises(ExecutionProviderException, match="scheduler is down"):
         provider.status(["100"])
     provider.cmd_timeout = 0.5
@@ -246,11 +250,11 @@ def test_block_executor_scales_and_cancels_everything_at_shutdown(provider, tmp_
     assert {entry["event"] for entry in journal.values()} == {"cancelled"}
 
 
-def test_scaling_failure_quotes_the_scheduler(provider, tmp_path, monkeypatch):
+def test_scaling_failure_quotes_the_scheduler(provider, scheduler, tmp_path):
     provider.init_blocks = 0
     executor = MarkerExecutor(provider, tmp_path)
     with parlay.load(Config(executors=[executor], run_dir=str(tmp_path / "runinfo"))):
-        monkeypatch.setenv("FAKE_SCHEDULER_FAIL", "submit")
+        scheduler.fail("sbatch", "scheduler is down")
         with pytest.raises(ScalingFailed, match=r"(?s)could not start block 0.*scheduler is down"):
             executor.scale_out(1)
 
