@@ -33,3 +33,34 @@ class Launcher(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def check_text_options(launcher: Launcher, **options: object) -> None:
+    """Raise `BadLauncher`, naming the option, unless each value is a string of one line (`overrides`...)."""
+    for name, value in options.items():
+        if not isinstance(value, str) or len(value.splitlines()) > 1:
+            raise BadLauncher(f"{type(launcher).__name__}.{name}={value!r}: expected a string of one line")
+
+
+def run_from_file(command: str, launch: str) -> str:
+    """Shell lines that write `command` to a new file in the job's working directory, run `launch` (which names
+    the file `"$PARLAY_CMD_FILE"`), delete the file and end with `launch`'s exit status.
+
+    The heredoc is quoted, so the command's quotes, `$VARS` and newlines reach the file untouched. Copies on other
+    nodes read the file there: the working directory must be on a shared file system."""
+    delimiter = "PARLAY_EOF"
+    while delimiter in command.split("\n"):
+        delimiter += "_"
+    return f"""PARLAY_CMD_FILE=$(mktemp "$PWD/parlay_cmd.XXXXXX")
+cat > "$PARLAY_CMD_FILE" << '{delimiter}'
+{command}
+{delimiter}
+{launch}
+PARLAY_STATUS=$?
+rm -f "$PARLAY_CMD_FILE"
+(exit "$PARLAY_STATUS")"""
+
+
+def traced(launcher: Launcher, script: str) -> str:
+    """`script`, after a `set -x` line when the launcher's `debug` is set."""
+    return f"set -x\n{script}" if launcher.debug else script
