@@ -1,0 +1,381 @@
+#!/usr/bin/env bash
+# Bring up (or down) a real single-node Slurm on this machine, for parlay's scheduler tests.
+#
+#   bash tools/schedulers/slurm.sh up DIR     # install if needed, configure, start, wait until usable
+#   bash tools/schedulers/slurm.sh down DIR   # cancel leftover jobs, stop the daemons started from DIR
+#
+# `up` prints shell `export` lines on stdout and logs on stderr; use it as
+#   o=$(bash tools/schedulers/slurm.sh up /tmp/parlay-slurm) && eval "$o"
+# (plain `eval "$(...)"` would hide a failed bring-up: eval of an empty string succeeds).
+#
+# Everything (config, munge key and socket, state, spool, logs, PID files) lives under DIR.
+# The daemons (munged, slurmctld, slurmd) run as root in the foreground, detached with setsid;
+# no systemd and no cgroups are needed. `up` is idempotent: if DIR's cluster already answers,
+# it only prints the exports again.
+#
+# Needs root and apt (Debian 12: slurm-wlm 22.05, munge 0.5).
+#
+# Settings (environment):
+#   PARLAY_SLURM_CTLD_PORT    slurmctld port            (default 6817)
+#   PARLAY_SLURM_SLURMD_PORT  slurmd port               (default 6818)
+#   PARLAY_SLURM_NODE         node name                 (default localnode)
+#   PARLAY_SLURM_TIMEOUT      seconds to wait for idle  (default 60)
+set -euo pipefail
+
+readonly PARTITION=debug
+readonly CTLD_PORT=${PARLAY_SLURM_CTLD_PORT:-6817}
+readonly SLURMD_PORT=${PARLAY_SLURM_SLURMD_PORT:-6818}
+readonly NODE=${PARLAY_SLURM_NODE:-localnode}
+readonly TIMEOUT=${PARLAY_SLURM_TIMEOUT:-60}
+readonly PACKAGES=(slurmctld slurmd slurm-client munge)
+
+DIR=
+CONF=
+SOCKET=
+
+log() { printf 'slurm.sh: %s\n' "$*" >&2; }
+
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+# Fail after a daemon misbehaved: show the end of what each daemon printed.
+die_with_logs() {
+    log "ERROR: $*"
+    local f
+    # DIR/log/NAME.out holds everything a daemon logged, early errors (bad config) included.
+    for f in "$DIR"/log/*.out; do
+        [[ -s $f ]] || continue
+        printf -- '--- tail of %s\n' "$f" >&2
+        tail -n 20 "$f" >&2
+    done
+    log "stopping the daemons started so far"
+    stop_daemons slurmd slurmctld
+    stop_daemons munged
+    exit 1
+}
+
+usage() {
+    echo "usage: $0 up DIR | down DIR" >&2
+    exit 2
+}
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Resolve DIR to an absolute path: slurm.conf needs absolute paths, and spaces would break it.
+set_dir() {
+    [[ $1 != *[[:space:]]* ]] || { log "ERROR: DIR must not contain whitespace: '$1'"; exit 2; }
+    DIR=$(realpath -m -- "$1")
+    CONF=$DIR/etc/slurm.conf
+    SOCKET=$DIR/munge/munge.socket
+}
+
+require_root() {
+    [[ $(id -u) == 0 ]] || { log "ERROR: must run as root (apt, daemons running as root)"; exit 1; }
+}
+
+# ---------------------------------------------------------------- PID files
+
+# Print the PID recorded for daemon NAME if that process is alive *and* is really NAME
+# (a stale PID file may point to a recycled PID that belongs to something else).
+pid_of() {
+    local name=$1 file=$DIR/pids/$1.pid pid comm
+    [[ -s $file ]] || return 1
+    pid=$(<"$file")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+    [[ $comm == "$name" ]] || return 1
+    echo "$pid"
+}
+
+running() { pid_of "$1" >/dev/null; }
+
+# ---------------------------------------------------------------- up steps
+
+# apt-get install "$@", quietly on stderr. Debian's postinst scripts try to start each service with
+# the system-wide configuration; where no policy-rc.d forbids that already, forbid it during the
+# install (exit 101 = "action not allowed"): we start our own daemons with our own configuration.
+apt_install() {
+    local policy=/usr/sbin/policy-rc.d ours=0 rc=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        ours=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    # A fresh machine may have no package lists yet: update once and retry.
+    apt-get install -y -q --no-install-recommends "$@" >&2 ||
+        { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "$@" >&2; } ||
+        rc=$?
+    ((ours)) && rm -f "$policy"
+    ((rc == 0)) || die "apt-get install $* failed"
+}
+
+install_packages() {
+    local cmd
+    for cmd in slurmctld slurmd sbatch munged mungekey; do
+        if ! command -v "$cmd" >/dev/null; then
+            log "installing ${PACKAGES[*]} with apt"
+            apt_install "${PACKAGES[@]}"
+            return
+        fi
+    done
+}
+
+# The cluster in DIR is up when all three daemons from our PID files live and the node is usable.
+already_up() {
+    running munged && running slurmctld && running slurmd && [[ -f $CONF ]] || return 1
+    local state
+    state=$(SLURM_CONF=$CONF timeout 10 sinfo -h -N -n "$NODE" -o %T 2>/dev/null) || return 1
+    [[ $state =~ ^(idle|mixed|allocated)$ ]]
+}
+
+# True if some process listens on TCP port $1 (any address, IPv4 or IPv6).
+port_in_use() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v port="$hex" 'FNR > 1 { split($2, a, ":"); if (a[length(a)] == port && $4 == "0A") found = 1 }
+                        END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+check_ports() {
+    local port
+    for port in "$CTLD_PORT" "$SLURMD_PORT"; do
+        if port_in_use "$port"; then
+            die "TCP port $port is already in use (another Slurm?); stop it, or choose other ports with" \
+                "PARLAY_SLURM_CTLD_PORT / PARLAY_SLURM_SLURMD_PORT"
+        fi
+    done
+}
+
+make_layout() {
+    mkdir -p "$DIR"/{etc,state,spool,log,pids,munge}
+    rm -rf "${DIR:?}"/state/* "${DIR:?}"/spool/*
+    rm -f "$DIR"/log/*.log "$DIR"/log/*.out
+    # Non-root users must be able to reach the munge socket and read slurm.conf.
+    chmod 755 "$DIR" "$DIR/etc" "$DIR/munge"
+}
+
+make_munge_key() {
+    if [[ ! -s $DIR/munge/munge.key ]]; then
+        mungekey --create --keyfile="$DIR/munge/munge.key" >&2 || die "mungekey failed"
+    fi
+    chmod 600 "$DIR/munge/munge.key"
+}
+
+write_config() {
+    local mem_mb
+    # RealMemory lets jobs ask for --mem; with config_overrides it is not checked against the hardware.
+    mem_mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
+    cat >"$CONF" <<EOF
+# Written by tools/schedulers/slurm.sh: a single-node cluster for tests. Do not edit by hand.
+ClusterName=parlay
+SlurmctldHost=localhost
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+SlurmUser=root
+SlurmdUser=root
+
+# munge with our own key and socket
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$SOCKET
+
+StateSaveLocation=$DIR/state
+SlurmdSpoolDir=$DIR/spool
+SlurmctldPidFile=$DIR/state/slurmctld.pid
+SlurmdPidFile=$DIR/spool/slurmd.pid
+SlurmctldLogFile=$DIR/log/slurmctld.log
+SlurmdLogFile=$DIR/log/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+PlugStackConfig=$DIR/etc/plugstack.conf
+MailProg=/bin/true
+
+# No systemd and no cgroup delegation: track processes by parent PID, no task binding.
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+MpiDefault=none
+
+# No slurmdbd, so no accounting (sacct does not work); finished jobs are appended to a text file
+# and stay visible to 'scontrol show job' for MinJobAge seconds.
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$DIR/log/jobcomp.txt
+MinJobAge=300
+
+# Several jobs share the node, one core each by default.
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerType=sched/backfill
+# The default batch_sched_delay (3 s) holds every new batch job for about 3 s.
+SchedulerParameters=batch_sched_delay=0
+
+# Trust the node line below even if the detected hardware differs (otherwise the node drains).
+SlurmdParameters=config_overrides
+ReturnToService=2
+KillWait=5
+InactiveLimit=0
+
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$mem_mb State=UNKNOWN
+PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+EOF
+    : >"$DIR/etc/plugstack.conf"
+}
+
+# Start "$@" as daemon NAME: new session, no terminal, output to DIR/log/NAME.out.
+# The daemons run in the foreground, so $! is their PID (setsid execs without forking here,
+# because a background child of a non-interactive shell is not a process-group leader).
+start_daemon() {
+    local name=$1
+    shift
+    setsid "$@" </dev/null >"$DIR/log/$name.out" 2>&1 &
+    echo "$!" >"$DIR/pids/$name.pid"
+}
+
+start_munged() {
+    start_daemon munged munged --foreground --force \
+        --key-file="$DIR/munge/munge.key" --socket="$SOCKET" \
+        --pid-file="$DIR/munge/munged.pid" --seed-file="$DIR/munge/munged.seed" \
+        --log-file="$DIR/log/munged.log"
+    local _
+    for _ in $(seq 100); do
+        [[ -S $SOCKET ]] && break
+        running munged || die_with_logs "munged exited"
+        sleep 0.05
+    done
+    [[ -S $SOCKET ]] || die_with_logs "munged did not create $SOCKET"
+    munge --socket="$SOCKET" --no-input | unmunge --socket="$SOCKET" >/dev/null ||
+        die_with_logs "munge credential round trip failed"
+}
+
+start_slurm() {
+    # -c: start without the previous state (down cancelled every job anyway).
+    start_daemon slurmctld slurmctld -D -c -f "$CONF"
+    start_daemon slurmd slurmd -D -N "$NODE" -f "$CONF"
+}
+
+wait_until_idle() {
+    local deadline=$((SECONDS + TIMEOUT)) state=
+    while ((SECONDS < deadline)); do
+        running slurmctld || die_with_logs "slurmctld exited"
+        running slurmd || die_with_logs "slurmd exited"
+        state=$(SLURM_CONF=$CONF timeout 10 sinfo -h -N -n "$NODE" -o %T 2>/dev/null || true)
+        [[ $state == idle ]] && return 0
+        sleep 0.2
+    done
+    die_with_logs "node $NODE not idle after ${TIMEOUT}s (state: '${state:-no answer}')"
+}
+
+print_exports() {
+    printf 'export SLURM_CONF=%q\n' "$CONF"
+    printf 'export PARLAY_TEST_SLURM_PARTITION=%q\n' "$PARTITION"
+}
+
+cmd_up() {
+    local t0
+    t0=$(now)
+    install_packages
+    if already_up; then
+        log "already up in $DIR"
+        print_exports
+        return 0
+    fi
+    if compgen -G "$DIR/pids/*.pid" >/dev/null; then
+        log "leftovers of an earlier start in $DIR: stopping them first"
+        cmd_down
+    fi
+    check_ports
+    make_layout
+    make_munge_key
+    write_config
+    start_munged
+    start_slurm
+    wait_until_idle
+    log "up in $(since "$t0")s: node $NODE idle, $(nproc) CPUs, partition $PARTITION, ports $CTLD_PORT/$SLURMD_PORT, dir $DIR"
+    print_exports
+}
+
+# ---------------------------------------------------------------- down steps
+
+# Cancel every job while slurmctld still answers, and wait until they are gone, so that
+# no slurmstepd or job process outlives the daemons.
+cancel_jobs() {
+    running slurmctld && [[ -f $CONF ]] || return 0
+    export SLURM_CONF=$CONF
+    local ids
+    ids=$(timeout 10 squeue -h -o %i 2>/dev/null | tr '\n' ' ') || true
+    [[ -n ${ids// /} ]] || return 0
+    log "cancelling jobs: $ids"
+    # shellcheck disable=SC2086  # a list of job ids
+    timeout 10 scancel $ids >&2 || true
+    local _
+    for _ in $(seq 100); do
+        [[ -z $(timeout 5 squeue -h -o %i 2>/dev/null) ]] && return 0
+        sleep 0.2
+    done
+    log "warning: jobs still listed after 20 s: $(timeout 5 squeue -h -o '%i %T' 2>/dev/null | tr '\n' ' ')"
+}
+
+# SIGTERM the given daemons (by their PID files) together, wait up to 10 s for them to exit,
+# then SIGKILL what is left. Each takes about 2 s to shut down, hence not one after the other.
+stop_daemons() {
+    local name pid _
+    local -A pids=()
+    for name in "$@"; do
+        if pid=$(pid_of "$name"); then
+            kill -TERM "$pid" 2>/dev/null || true
+            pids[$name]=$pid
+        else
+            rm -f "$DIR/pids/$name.pid"
+        fi
+    done
+    for name in "${!pids[@]}"; do
+        pid=${pids[$name]}
+        for _ in $(seq 100); do
+            [[ -d /proc/$pid ]] || break
+            sleep 0.1
+        done
+        if [[ -d /proc/$pid ]]; then
+            log "$name ($pid) ignored SIGTERM for 10 s: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do
+                [[ -d /proc/$pid ]] || break
+                sleep 0.1
+            done
+            [[ ! -d /proc/$pid ]] || die "$name ($pid) survived SIGKILL"
+        fi
+        log "stopped $name ($pid)"
+        rm -f "$DIR/pids/$name.pid"
+    done
+}
+
+cmd_down() {
+    if ! compgen -G "$DIR/pids/*.pid" >/dev/null; then
+        log "nothing to stop in $DIR"
+        return 0
+    fi
+    cancel_jobs
+    # munged last: the Slurm daemons may still authenticate messages while they shut down.
+    stop_daemons slurmd slurmctld
+    stop_daemons munged
+}
+
+main() {
+    [[ $# == 2 ]] || usage
+    require_root
+    set_dir "$2"
+    case $1 in
+        up)
+            mkdir -p "$DIR"
+            cmd_up
+            ;;
+        down) cmd_down ;;
+        *) usage ;;
+    esac
+}
+
+main "$@"
