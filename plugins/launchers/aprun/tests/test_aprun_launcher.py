@@ -1,9 +1,6 @@
 """AprunLauncher: the exact command line, and its script run under a fake `aprun` that starts the copies the way
 ALPS would."""
 
-import json
-import os
-import shlex
 import subprocess
 import sys
 
@@ -12,6 +9,7 @@ import pytest
 import parlay.launchers
 from parlay.errors import BadLauncher
 from parlay.plugins.registry import load
+from parlay.testing.launchers import FakeTools
 from parlay_launcher_aprun import AprunLauncher
 
 # Records its arguments, then runs the program after `-n N -N T [overrides]` as N copies with ALPS_APP_PE set.
@@ -36,23 +34,9 @@ EXPECTED = 'literal $HOME `date`\nit\'s "quoted"; a && b|{}\n'
 @pytest.fixture
 def run(tmp_path):
     """Run a launcher's script with the fake aprun first on PATH; return (exit code, aprun calls)."""
-    (tmp_path / "fake_aprun.py").write_text(FAKE_APRUN)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = shlex.join([sys.executable, str(tmp_path / "fake_aprun.py")])
-    (bin_dir / "aprun").write_text(f'#!/bin/sh\nexec {fake} "$@"\n')
-    (bin_dir / "aprun").chmod(0o755)
-
-    def run(script):
-        env = {
-            "PATH": f"{bin_dir}:{os.environ['PATH']}",
-            "FAKE_LOG": str(tmp_path / "calls"),
-            "OUT": str(tmp_path / "out"),
-        }
-        code = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, timeout=60).returncode
-        return code, [json.loads(line) for line in (tmp_path / "calls").read_text().splitlines()]
-
-    return run
+    tools = FakeTools(tmp_path)
+    tools.add("aprun", FAKE_APRUN)
+    return lambda script: tools.run(script)[:2]
 
 
 def test_renders_one_launch():

@@ -1,9 +1,7 @@
 """GnuParallelLauncher: the exact script, run under a fake `parallel` that starts the copies the way GNU parallel
 does with `--quote`, and under the real GNU parallel (where installed) with a stand-in `ssh` for the nodes."""
 
-import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -12,6 +10,7 @@ import pytest
 
 import parlay.launchers
 from parlay.plugins.registry import load
+from parlay.testing.launchers import FakeTools
 from parlay_launcher_gnu_parallel import GnuParallelLauncher
 
 # Records its arguments, then runs the words before `:::` once per argument after it ({} replaced), all at once,
@@ -55,29 +54,12 @@ printf '%s|%s|%s\\n' "it's \\"quoted\\"; a && b" "$PARLAY_COPY/$PARLAY_COPIES" "
 def run(tmp_path):
     """`run(script, fakes, **env)`: run a launcher's script in a working directory with a space in its name, the
     named fake tools first on PATH; return (exit code, fake parallel's calls, files left in the directory)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    work = tmp_path / "work dir"
-    work.mkdir()
+    tools = FakeTools(tmp_path)
 
     def run(script, fakes=("parallel",), **env):
         for name in fakes:
-            source = {"parallel": FAKE_PARALLEL, "scontrol": FAKE_SCONTROL, "ssh": FAKE_SSH}[name]
-            (tmp_path / f"fake_{name}.py").write_text(source)
-            fake = shlex.join([sys.executable, str(tmp_path / f"fake_{name}.py")])
-            (bin_dir / name).write_text(f'#!/bin/sh\nexec {fake} "$@"\n')
-            (bin_dir / name).chmod(0o755)
-        env = {
-            "PATH": f"{bin_dir}:{os.environ['PATH']}",
-            "HOME": str(tmp_path),
-            "FAKE_LOG": str(tmp_path / "calls"),
-            "OUT": str(tmp_path / "out"),
-            **env,
-        }
-        code = subprocess.run(["bash", "-c", script], cwd=work, env=env, timeout=60).returncode
-        log = tmp_path / "calls"
-        calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-        return code, calls, sorted(p.name for p in work.iterdir())
+            tools.add(name, {"parallel": FAKE_PARALLEL, "scontrol": FAKE_SCONTROL, "ssh": FAKE_SSH}[name])
+        return tools.run(script, HOME=str(tmp_path), **env)
 
     return run
 

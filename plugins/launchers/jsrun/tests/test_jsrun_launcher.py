@@ -1,9 +1,6 @@
 """JsrunLauncher: the exact command line, and its script run under a fake `jsrun` that starts the copies the way
 LSF's job step manager would."""
 
-import json
-import os
-import shlex
 import subprocess
 import sys
 
@@ -12,6 +9,7 @@ import pytest
 import parlay.launchers
 from parlay.errors import BadLauncher
 from parlay.plugins.registry import load
+from parlay.testing.launchers import FakeTools
 from parlay_launcher_jsrun import JsrunLauncher
 
 # Records its arguments, then runs the program after `-n N -r T [overrides]` as N copies with JSM_NAMESPACE_RANK set.
@@ -37,23 +35,9 @@ EXPECTED = 'literal $HOME `date`\nit\'s "quoted"; a && b|{}\n'
 @pytest.fixture
 def run(tmp_path):
     """Run a launcher's script with the fake jsrun first on PATH; return (exit code, jsrun calls)."""
-    (tmp_path / "fake_jsrun.py").write_text(FAKE_JSRUN)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = shlex.join([sys.executable, str(tmp_path / "fake_jsrun.py")])
-    (bin_dir / "jsrun").write_text(f'#!/bin/sh\nexec {fake} "$@"\n')
-    (bin_dir / "jsrun").chmod(0o755)
-
-    def run(script):
-        env = {
-            "PATH": f"{bin_dir}:{os.environ['PATH']}",
-            "FAKE_LOG": str(tmp_path / "calls"),
-            "OUT": str(tmp_path / "out"),
-        }
-        code = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, timeout=60).returncode
-        return code, [json.loads(line) for line in (tmp_path / "calls").read_text().splitlines()]
-
-    return run
+    tools = FakeTools(tmp_path)
+    tools.add("jsrun", FAKE_JSRUN)
+    return lambda script: tools.run(script)[:2]
 
 
 def test_renders_one_launch():

@@ -1,9 +1,7 @@
 """The MPI launchers: the exact command lines, their scripts run under a fake `mpiexec`/`mpirun` that starts the
 ranks the way MPICH would, and under the real mpiexec where one is installed."""
 
-import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -13,6 +11,7 @@ import pytest
 import parlay.launchers
 from parlay.errors import BadLauncher
 from parlay.plugins.registry import load
+from parlay.testing.launchers import FakeTools
 from parlay_launcher_mpiexec import MpiExecLauncher, MpiRunLauncher
 
 # Records its name and arguments, then runs the program (from the first `bash` argument on) as `-n`/`-np` ranks.
@@ -42,27 +41,10 @@ each_launcher = pytest.mark.parametrize(
 @pytest.fixture
 def run(tmp_path):
     """Run a launcher's script with the fake mpiexec and mpirun first on PATH; return (exit code, calls, files left)."""
-    (tmp_path / "fake_mpi.py").write_text(FAKE_MPI)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    tools = FakeTools(tmp_path)
     for name in ("mpiexec", "mpirun"):
-        fake = shlex.join([sys.executable, str(tmp_path / "fake_mpi.py"), name])
-        (bin_dir / name).write_text(f'#!/bin/sh\nexec {fake} "$@"\n')
-        (bin_dir / name).chmod(0o755)
-    work = tmp_path / "work dir"
-    work.mkdir()
-
-    def run(script):
-        env = {
-            "PATH": f"{bin_dir}:{os.environ['PATH']}",
-            "FAKE_LOG": str(tmp_path / "calls"),
-            "OUT": str(tmp_path / "out"),
-        }
-        code = subprocess.run(["bash", "-c", script], cwd=work, env=env, timeout=60).returncode
-        calls = [json.loads(line) for line in (tmp_path / "calls").read_text().splitlines()]
-        return code, calls, sorted(p.name for p in work.iterdir())
-
-    return run
+        tools.add(name, FAKE_MPI, name)
+    return tools.run
 
 
 def test_mpiexec_launcher_renders_one_launch():

@@ -1,9 +1,6 @@
 """The srun launchers: the exact command lines, and their scripts run under a fake `srun` that starts the copies
 the way Slurm would."""
 
-import json
-import os
-import shlex
 import subprocess
 import sys
 
@@ -12,6 +9,7 @@ import pytest
 import parlay.launchers
 from parlay.errors import BadLauncher
 from parlay.plugins.registry import load
+from parlay.testing.launchers import FakeTools
 from parlay_launcher_srun import SrunLauncher, SrunMPILauncher
 
 # Records its arguments, then runs the program after the options as `--ntasks` copies with SLURM_PROCID set.
@@ -39,26 +37,9 @@ EXPECTED = 'literal $HOME `date`\nit\'s "quoted"; a && b|{}\n'
 @pytest.fixture
 def run(tmp_path):
     """Run a launcher's script with the fake srun first on PATH; return (exit code, srun calls, files left)."""
-    (tmp_path / "fake_srun.py").write_text(FAKE_SRUN)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = shlex.join([sys.executable, str(tmp_path / "fake_srun.py")])
-    (bin_dir / "srun").write_text(f'#!/bin/sh\nexec {fake} "$@"\n')
-    (bin_dir / "srun").chmod(0o755)
-    work = tmp_path / "work dir"
-    work.mkdir()
-
-    def run(script):
-        env = {
-            "PATH": f"{bin_dir}:{os.environ['PATH']}",
-            "FAKE_LOG": str(tmp_path / "calls"),
-            "OUT": str(tmp_path / "out"),
-        }
-        code = subprocess.run(["bash", "-c", script], cwd=work, env=env, timeout=60).returncode
-        calls = [json.loads(line) for line in (tmp_path / "calls").read_text().splitlines()]
-        return code, calls, sorted(p.name for p in work.iterdir())
-
-    return run
+    tools = FakeTools(tmp_path)
+    tools.add("srun", FAKE_SRUN)
+    return tools.run
 
 
 def test_srun_launcher_renders_one_step():
