@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -22,6 +23,8 @@ VENV = os.path.join(ROOT, ".venv")
 PEERS_VENV = os.path.join(ROOT, ".venv-peers")
 TEST_TOOLS = ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"]
 PEERS = ["parsl"]
+# Debian packages the tests use for real where they can (root with apt): program -> package.
+TEST_PROGRAMS = {"mpiexec.mpich": "mpich", "parallel": "parallel"}
 
 
 def members() -> list[str]:
@@ -59,6 +62,18 @@ def install(extra: list[str]) -> str:
     return python_in(VENV)
 
 
+def install_test_programs() -> None:
+    """apt-get the programs the live tests run, when this is a root shell with apt; else those tests skip."""
+    missing = [package for program, package in TEST_PROGRAMS.items() if shutil.which(program) is None]
+    if not missing or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+    if subprocess.run(command, env=env).returncode:
+        subprocess.run(["apt-get", "update", "-q"], env=env)
+        run(*command, env=env)
+
+
 def install_peers() -> str | None:
     """Parsl in a venv of its own, so its pins never touch parlay's environment. None if it cannot install."""
     if not os.path.exists(python_in(PEERS_VENV)):
@@ -76,6 +91,7 @@ def main(argv: list[str]) -> None:
         run(python, os.path.join("examples", "demo.py"), *argv[1:])
     elif command == "test":
         python = install(TEST_TOOLS)
+        install_test_programs()
         run(python, "-m", "ruff", "check", ".")
         run(python, "-m", "pytest", *argv[1:])
     elif command == "bench":
