@@ -45,12 +45,9 @@ COMMON=
 # Daemons this run has launched (they write their own PID files a moment after they start).
 STARTED=()
 
-log() { printf 'sge.sh: %s\n' "$*" >&2; }
-
-die() {
-    log "ERROR: $*"
-    exit 1
-}
+# shared helpers: log, die, pid_of, running, apt_install, port_in_use, main...
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Fail after a daemon misbehaved: show the end of what the daemons wrote, stop what was started.
 die_with_logs() {
@@ -70,14 +67,6 @@ die_with_logs() {
     exit 1
 }
 
-usage() {
-    echo "usage: $0 up DIR | down DIR" >&2
-    exit 2
-}
-
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-
 # Resolve DIR to an absolute path (the cell files name it); whitespace would break them.
 set_dir() {
     [[ $1 != *[[:space:]]* ]] || { log "ERROR: DIR must not contain whitespace: '$1'"; exit 2; }
@@ -91,41 +80,7 @@ require_root() {
 
 # ---------------------------------------------------------------- PID files
 
-# Print the PID recorded for daemon NAME if that process is alive *and* is really NAME
-# (a stale PID file may point to a recycled PID that belongs to something else).
-pid_of() {
-    local name=$1 file=$DIR/pids/$1.pid pid comm
-    [[ -s $file ]] || return 1
-    pid=$(<"$file")
-    pid=${pid//[[:space:]]/}
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-    [[ $comm == "$name" ]] || return 1
-    echo "$pid"
-}
-
-running() { pid_of "$1" >/dev/null; }
-
 # ---------------------------------------------------------------- up steps
-
-# apt-get install "$@", quietly on stderr. Debian's postinst scripts would start the daemons for
-# the cell "default" (and fail the install when that fails); where no policy-rc.d forbids that
-# already, forbid it during the install (exit 101 = "action not allowed").
-apt_install() {
-    local policy=/usr/sbin/policy-rc.d ours=0 rc=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        ours=1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    # A fresh machine may have no package lists yet: update once and retry.
-    apt-get install -y -q --no-install-recommends "$@" >&2 ||
-        { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "$@" >&2; } ||
-        rc=$?
-    ((ours)) && rm -f "$policy"
-    ((rc == 0)) || die "apt-get install $* failed"
-}
 
 install_packages() {
     if [[ -x $SGE_LIB/sge_qmaster && -x $SGE_LIB/sge_execd && -x $SGE_LIB/spoolinit ]] &&
@@ -154,14 +109,6 @@ already_up() {
     running sge_qmaster && running sge_execd || return 1
     [[ $(readlink "$SGE_ROOT/$SGE_CELL" 2>/dev/null) == "$DIR/cell" ]] || return 1
     queue_ready
-}
-
-# True if some process listens on TCP port $1 (any address, IPv4 or IPv6).
-port_in_use() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v port="$hex" 'FNR > 1 { split($2, a, ":"); if (a[length(a)] == port && $4 == "0A") found = 1 }
-                        END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 check_ports() {
@@ -543,20 +490,6 @@ cmd_down() {
         log "nothing to stop in $DIR"
     fi
     unlink_cell
-}
-
-main() {
-    [[ $# == 2 ]] || usage
-    require_root
-    set_dir "$2"
-    case $1 in
-        up)
-            mkdir -p "$DIR"
-            cmd_up
-            ;;
-        down) cmd_down ;;
-        *) usage ;;
-    esac
 }
 
 main "$@"

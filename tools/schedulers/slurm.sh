@@ -33,12 +33,9 @@ DIR=
 CONF=
 SOCKET=
 
-log() { printf 'slurm.sh: %s\n' "$*" >&2; }
-
-die() {
-    log "ERROR: $*"
-    exit 1
-}
+# shared helpers: log, die, pid_of, running, apt_install, port_in_use, main...
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Fail after a daemon misbehaved: show the end of what each daemon printed.
 die_with_logs() {
@@ -56,14 +53,6 @@ die_with_logs() {
     exit 1
 }
 
-usage() {
-    echo "usage: $0 up DIR | down DIR" >&2
-    exit 2
-}
-
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-
 # Resolve DIR to an absolute path: slurm.conf needs absolute paths, and spaces would break it.
 set_dir() {
     [[ $1 != *[[:space:]]* ]] || { log "ERROR: DIR must not contain whitespace: '$1'"; exit 2; }
@@ -78,40 +67,7 @@ require_root() {
 
 # ---------------------------------------------------------------- PID files
 
-# Print the PID recorded for daemon NAME if that process is alive *and* is really NAME
-# (a stale PID file may point to a recycled PID that belongs to something else).
-pid_of() {
-    local name=$1 file=$DIR/pids/$1.pid pid comm
-    [[ -s $file ]] || return 1
-    pid=$(<"$file")
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-    [[ $comm == "$name" ]] || return 1
-    echo "$pid"
-}
-
-running() { pid_of "$1" >/dev/null; }
-
 # ---------------------------------------------------------------- up steps
-
-# apt-get install "$@", quietly on stderr. Debian's postinst scripts try to start each service with
-# the system-wide configuration; where no policy-rc.d forbids that already, forbid it during the
-# install (exit 101 = "action not allowed"): we start our own daemons with our own configuration.
-apt_install() {
-    local policy=/usr/sbin/policy-rc.d ours=0 rc=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        ours=1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    # A fresh machine may have no package lists yet: update once and retry.
-    apt-get install -y -q --no-install-recommends "$@" >&2 ||
-        { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "$@" >&2; } ||
-        rc=$?
-    ((ours)) && rm -f "$policy"
-    ((rc == 0)) || die "apt-get install $* failed"
-}
 
 install_packages() {
     local cmd
@@ -130,14 +86,6 @@ already_up() {
     local state
     state=$(SLURM_CONF=$CONF timeout 10 sinfo -h -N -n "$NODE" -o %T 2>/dev/null) || return 1
     [[ $state =~ ^(idle|mixed|allocated)$ ]]
-}
-
-# True if some process listens on TCP port $1 (any address, IPv4 or IPv6).
-port_in_use() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v port="$hex" 'FNR > 1 { split($2, a, ":"); if (a[length(a)] == port && $4 == "0A") found = 1 }
-                        END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 check_ports() {
@@ -362,20 +310,6 @@ cmd_down() {
     # munged last: the Slurm daemons may still authenticate messages while they shut down.
     stop_daemons slurmd slurmctld
     stop_daemons munged
-}
-
-main() {
-    [[ $# == 2 ]] || usage
-    require_root
-    set_dir "$2"
-    case $1 in
-        up)
-            mkdir -p "$DIR"
-            cmd_up
-            ;;
-        down) cmd_down ;;
-        *) usage ;;
-    esac
 }
 
 main "$@"

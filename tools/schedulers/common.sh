@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# Helpers shared by slurm.sh and sge.sh (sourced, not run). Each script defines DIR, cmd_up and cmd_down.
+
+log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+usage() {
+    echo "usage: $0 up DIR | down DIR" >&2
+    exit 2
+}
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Print the PID recorded for daemon NAME if that process is alive *and* is really NAME
+# (a stale PID file may point to a recycled PID that belongs to something else).
+pid_of() {
+    local name=$1 file=$DIR/pids/$1.pid pid comm
+    [[ -s $file ]] || return 1
+    pid=$(<"$file")
+    pid=${pid//[[:space:]]/}
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+    [[ $comm == "$name" ]] || return 1
+    echo "$pid"
+}
+
+running() { pid_of "$1" >/dev/null; }
+
+# apt-get install "$@", quietly on stderr. Debian's postinst scripts would start the daemons for
+# the cell "default" (and fail the install when that fails); where no policy-rc.d forbids that
+# already, forbid it during the install (exit 101 = "action not allowed").
+apt_install() {
+    local policy=/usr/sbin/policy-rc.d ours=0 rc=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        ours=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    # A fresh machine may have no package lists yet: update once and retry.
+    apt-get install -y -q --no-install-recommends "$@" >&2 ||
+        { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "$@" >&2; } ||
+        rc=$?
+    ((ours)) && rm -f "$policy"
+    ((rc == 0)) || die "apt-get install $* failed"
+}
+
+# True if some process listens on TCP port $1 (any address, IPv4 or IPv6).
+port_in_use() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v port="$hex" 'FNR > 1 { split($2, a, ":"); if (a[length(a)] == port && $4 == "0A") found = 1 }
+                        END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+main() {
+    [[ $# == 2 ]] || usage
+    require_root
+    set_dir "$2"
+    case $1 in
+        up)
+            mkdir -p "$DIR"
+            cmd_up
+            ;;
+        down) cmd_down ;;
+        *) usage ;;
+    esac
+}
+
