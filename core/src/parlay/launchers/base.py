@@ -44,7 +44,8 @@ def check_text_options(launcher: Launcher, **options: object) -> None:
 
 def run_from_file(command: str, launch: str) -> str:
     """Shell lines that write `command` to a new file in the job's working directory, run `launch` (which names
-    the file `"$PARLAY_CMD_FILE"`), delete the file and end with `launch`'s exit status.
+    the file `"$PARLAY_CMD_FILE"`), delete the file and end with `launch`'s exit status. A job cancelled
+    meanwhile (SIGTERM) deletes the file too.
 
     The heredoc is quoted, so the command's quotes, `$VARS` and newlines reach the file untouched. Copies on other
     nodes read the file there: the working directory must be on a shared file system."""
@@ -52,6 +53,7 @@ def run_from_file(command: str, launch: str) -> str:
     while delimiter in command.split("\n"):
         delimiter += "_"
     return f"""PARLAY_CMD_FILE=$(mktemp "$PWD/parlay_cmd.XXXXXX")
+trap 'rm -f "$PARLAY_CMD_FILE"; exit 143' TERM
 cat > "$PARLAY_CMD_FILE" << '{delimiter}'
 {command}
 {delimiter}

@@ -35,8 +35,8 @@ class WrappedLauncher(Launcher):
 class SingleNodeLauncher(Launcher):
     """Starts `tasks_per_node * nodes_per_block` copies of the command on this node and waits for them.
 
-    Each copy sees `PARLAY_COPY` (1, 2, ...) and `PARLAY_COPIES`. The job fails when every copy failed,
-    or when any failed with `fail_on_any=True`.
+    Each copy sees `PARLAY_COPY` (1, 2, ...) and `PARLAY_COPIES`. The job fails, with the exit code of the
+    last copy that failed, when every copy failed, or when any failed with `fail_on_any=True`.
     """
 
     def __init__(self, debug: bool = False, fail_on_any: bool = False):
@@ -55,10 +55,11 @@ for PARLAY_COPY in $(seq 1 {copies}); do
   PIDS="$PIDS $!"
 done
 FAILED=0
+CODE=0
 for PID in $PIDS; do
-  wait "$PID" || FAILED=$((FAILED + 1))
+  wait "$PID" || {{ CODE=$?; FAILED=$((FAILED + 1)); }}
 done
-{verdict}
+{verdict} || exit "$CODE"
 """
 
     def __repr__(self) -> str:

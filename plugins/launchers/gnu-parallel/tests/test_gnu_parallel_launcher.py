@@ -71,6 +71,7 @@ def expected(tmp_path, copy, copies):
 def test_renders_the_launch():
     assert GnuParallelLauncher()("worker", 2, 3) == (
         'PARLAY_CMD_FILE=$(mktemp "$PWD/parlay_cmd.XXXXXX")\n'
+        "trap 'rm -f \"$PARLAY_CMD_FILE\"; exit 143' TERM\n"
         "cat > \"$PARLAY_CMD_FILE\" << 'PARLAY_EOF'\n"
         "worker\n"
         "PARLAY_EOF\n"

@@ -61,6 +61,7 @@ def test_mpiexec_launcher_renders_one_launch():
 def test_mpirun_launcher_renders_one_launch():
     assert MpiRunLauncher(bash_location="/opt/my bash", overrides="--oversubscribe")("worker", 2, 2) == (
         'PARLAY_CMD_FILE=$(mktemp "$PWD/parlay_cmd.XXXXXX")\n'
+        "trap 'rm -f \"$PARLAY_CMD_FILE\"; exit 143' TERM\n"
         "cat > \"$PARLAY_CMD_FILE\" << 'PARLAY_EOF'\n"
         "worker\n"
         "PARLAY_EOF\n"

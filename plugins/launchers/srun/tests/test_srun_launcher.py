@@ -45,6 +45,7 @@ def run(tmp_path):
 def test_srun_launcher_renders_one_step():
     assert SrunLauncher(overrides="--cpu-bind=none")("worker --block 0", 2, 3) == (
         'PARLAY_CMD_FILE=$(mktemp "$PWD/parlay_cmd.XXXXXX")\n'
+        "trap 'rm -f \"$PARLAY_CMD_FILE\"; exit 143' TERM\n"
         "cat > \"$PARLAY_CMD_FILE\" << 'PARLAY_EOF'\n"
         "worker --block 0\n"
         "PARLAY_EOF\n"
