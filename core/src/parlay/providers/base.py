@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from parlay.errors import ConfigurationError, ExecutionProviderException, add_note
+from parlay.providers.checks import check_amount, check_count
 
 JOURNAL = "jobs.jsonl"
 
@@ -87,11 +88,6 @@ def _tail(path: str | None, limit: int) -> str:
         return ""
 
 
-def _check_count(owner: str, field: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"{owner}.{field}={value!r}: expected an integer >= {minimum}")
-
-
 class ExecutionProvider(ABC):
     """Starts and stops blocks. Template methods (`submit`, `status`, `cancel`) own the checks, the
     journal and error notes; a plugin implements `_submit`, `_status` and `_cancel`.
@@ -105,6 +101,8 @@ class ExecutionProvider(ABC):
     kind: ClassVar[str] = ""
     #: Extra scheduler directives users pass through verbatim (batch-scheduler providers set it).
     scheduler_options: str = ""
+    #: Whether `scheduler_options` go into the job script after the directives (HTCondor's go elsewhere).
+    scheduler_options_in_script: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -121,15 +119,15 @@ class ExecutionProvider(ABC):
         mem_per_node: float | None = None,
     ):
         owner = type(self).__name__
-        _check_count(owner, "nodes_per_block", nodes_per_block, 1)
+        check_count(owner, "nodes_per_block", nodes_per_block, 1)
         for field, value in (("init_blocks", init_blocks), ("min_blocks", min_blocks), ("max_blocks", max_blocks)):
-            _check_count(owner, field, value, 0)
+            check_count(owner, field, value, 0)
         if min_blocks > max_blocks:
             raise ConfigurationError(f"{owner}: min_blocks={min_blocks} must not exceed max_blocks={max_blocks}")
         if isinstance(parallelism, bool) or not isinstance(parallelism, (int, float)) or not 0 <= parallelism <= 1:
             raise ConfigurationError(f"{owner}.parallelism={parallelism!r}: expected a number from 0 to 1")
-        if cores_per_node is not None:
-            _check_count(owner, "cores_per_node", cores_per_node, 1)
+        check_count(owner, "cores_per_node", cores_per_node, 1, optional=True)
+        check_amount(owner, "mem_per_node", mem_per_node, "gigabytes")
         self.label = label
         self.nodes_per_block = nodes_per_block
         self.init_blocks = init_blocks
@@ -142,6 +140,7 @@ class ExecutionProvider(ABC):
         self.mem_per_node = mem_per_node
         self.script_dir: str | None = None
         self.job_names: dict[str, str] = {}  # job id -> job name, for every job this provider submitted
+        self.cancelled_jobs: set[str] = set()  # jobs this provider cancelled
         self._journal_lock = threading.Lock()
 
     # --- template methods -------------------------------------------------------------------------
@@ -158,7 +157,9 @@ class ExecutionProvider(ABC):
         return job_id
 
     def status(self, job_ids: Sequence[str]) -> list[JobStatus]:
-        """The status of each job, in order, with where its stdout and stderr go."""
+        """The status of each job, in order, with where its stdout and stderr go. A job this provider
+        cancelled that the scheduler reports failed or forgotten (many cannot tell a killed job from a
+        failed one) is reported cancelled."""
         if not job_ids:
             return []
         statuses = self._status(list(job_ids))
@@ -170,6 +171,8 @@ class ExecutionProvider(ABC):
             job_name = self.job_names.get(job_id)
             if job_name and status.stdout_path is None and self.script_dir is not None:
                 status.stdout_path, status.stderr_path = self.output_paths(job_name)
+            if job_id in self.cancelled_jobs and status.state in (JobState.FAILED, JobState.MISSING):
+                status.state = JobState.CANCELLED
         return statuses
 
     def cancel(self, job_ids: Sequence[str]) -> list[bool]:
@@ -179,6 +182,7 @@ class ExecutionProvider(ABC):
         results = self._cancel(list(job_ids))
         for job_id, cancelled in zip(job_ids, results, strict=True):
             if cancelled:
+                self.cancelled_jobs.add(job_id)
                 self._journal({"event": "cancelled", "job_id": job_id})
         return results
 
@@ -207,7 +211,7 @@ class ExecutionProvider(ABC):
         parts = [
             "#!/bin/bash",
             *self._directives(job_name, tasks_per_node),
-            self.scheduler_options.strip(),
+            self.scheduler_options.strip() if self.scheduler_options_in_script else "",
             *self._environment(),
             *get_hooks().job_preamble(provider=self, job_name=job_name),
             self.worker_init.strip(),

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from parlay.config import parse_duration
 from parlay.errors import ConfigurationError, ExecutionProviderException, SubmitException
 from parlay.providers.base import ExecutionProvider, JobState, JobStatus
+from parlay.providers.checks import check_amount, check_count
 
 
 class ClusterProvider(ExecutionProvider):
@@ -48,11 +49,9 @@ class ClusterProvider(ExecutionProvider):
         owner = type(self).__name__
         self.walltime = walltime
         self.walltime_seconds = parse_duration(walltime, f"{owner}.walltime")
-        for field, value in (("cmd_timeout", cmd_timeout), ("status_polling_interval", status_polling_interval)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigurationError(f"{owner}.{field}={value!r}: expected a number of seconds > 0")
-        if isinstance(status_batch_size, bool) or not isinstance(status_batch_size, int) or status_batch_size < 1:
-            raise ConfigurationError(f"{owner}.status_batch_size={status_batch_size!r}: expected an integer >= 1")
+        check_amount(owner, "cmd_timeout", cmd_timeout, "seconds", optional=False)
+        check_amount(owner, "status_polling_interval", status_polling_interval, "seconds", optional=False)
+        check_count(owner, "status_batch_size", status_batch_size, 1)
         if not isinstance(scheduler_options, str):
             raise ConfigurationError(f"{owner}.scheduler_options={scheduler_options!r}: expected a string")
         self.scheduler_options = scheduler_options
@@ -102,7 +101,7 @@ class ClusterProvider(ExecutionProvider):
         for batch in self._batches(job_ids):
             output = self.execute_wait(self._status_command(batch), tolerate=self.unknown_job_errors)
             for job_id, code in self._parse_status(output).items():
-                found[job_id] = JobStatus(self.states.get(code, JobState.UNKNOWN), message=f"scheduler state {code}")
+                found[job_id] = code if isinstance(code, JobStatus) else self.listed_status(code)
         unlisted = [job_id for job_id in job_ids if job_id not in found]
         if unlisted:
             found.update(self._final_status(unlisted))
@@ -112,6 +111,11 @@ class ClusterProvider(ExecutionProvider):
         for batch in self._batches(job_ids):
             self.execute_wait(self._cancel_command(batch), tolerate=self.unknown_job_errors)
         return [True] * len(job_ids)
+
+    def listed_status(self, code: str, detail: str = "") -> JobStatus:
+        """The status of a job the status command listed with the scheduler's state `code`."""
+        message = f"scheduler state {code}" + (f" ({detail})" if detail else "")
+        return JobStatus(self.states.get(code, JobState.UNKNOWN), message=message)
 
     def _batches(self, job_ids: list[str]) -> list[list[str]]:
         size = self.status_batch_size
@@ -147,8 +151,9 @@ class ClusterProvider(ExecutionProvider):
     def _status_command(self, job_ids: list[str]) -> list[str]: ...
 
     @abstractmethod
-    def _parse_status(self, stdout: str) -> dict[str, str]:
-        """Job id -> the scheduler's state code, for the jobs the status command listed."""
+    def _parse_status(self, stdout: str) -> dict[str, str] | dict[str, JobStatus]:
+        """Job id -> the scheduler's state code (or a `listed_status` with details), for the jobs the status
+        command listed."""
 
     @abstractmethod
     def _cancel_command(self, job_ids: list[str]) -> list[str]: ...

@@ -47,7 +47,6 @@ class LocalProvider(ExecutionProvider):
         self.cmd_timeout = cmd_timeout
         self.cancel_grace = cancel_grace
         self._jobs: dict[str, subprocess.Popen] = {}  # job id -> its bash, for jobs this process started
-        self._cancelled: set[str] = set()
 
     def _submit(self, command: str, tasks_per_node: int, job_name: str) -> str:
         script = self.write_script(command, tasks_per_node, job_name)
@@ -68,8 +67,6 @@ class LocalProvider(ExecutionProvider):
         return [self._one_status(job_id) for job_id in job_ids]
 
     def _one_status(self, job_id: str) -> JobStatus:
-        if job_id in self._cancelled:
-            return JobStatus(JobState.CANCELLED, message="cancelled")
         if job_id not in self.job_names:
             return JobStatus(JobState.MISSING, message=f"job {job_id} was not started by this provider")
         if self._alive(job_id):
@@ -105,10 +102,9 @@ class LocalProvider(ExecutionProvider):
     def _cancel(self, job_ids: list[str]) -> list[bool]:
         running = []
         for job_id in job_ids:
-            if job_id in self.job_names and job_id not in self._cancelled and self._alive(job_id):
+            if job_id in self.job_names and job_id not in self.cancelled_jobs and self._alive(job_id):
                 kill_group(int(job_id), signal.SIGTERM)
                 running.append(job_id)
-            self._cancelled.add(job_id)
         deadline = time.monotonic() + self.cancel_grace
         for job_id in running:
             while self._alive(job_id) and time.monotonic() < deadline:
