@@ -49,3 +49,13 @@ def test_root_workspace_globs_match_plugin_layout():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as stream:
         members = tomllib.load(stream)["tool"]["uv"]["workspace"]["members"]
     assert members == ["core", "plugins/*/*"]
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [p for p in PLUGINS if "/providers/" in p and not p.endswith("local")],
+    ids=lambda p: os.path.relpath(p, ROOT),
+)
+def test_batch_provider_plugins_run_the_conformance_suite(folder):
+    sources = "".join(open(p).read() for p in glob.glob(os.path.join(folder, "tests", "*.py")))
+    assert "(ProviderConformance)" in sources

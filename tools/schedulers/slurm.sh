@@ -200,9 +200,24 @@ start_munged() {
         die_with_logs "munge credential round trip failed"
 }
 
+# slurmctld sometimes receives a SIGTERM from nowhere a few milliseconds after it starts (seen right after
+# another Slurm on this machine was stopped, about one start in three); it then exits cleanly. So it is
+# started alone, given up to 3 attempts to answer `scontrol ping`, and only then is slurmd started.
 start_slurm() {
-    # -c: start without the previous state (down cancelled every job anyway).
-    start_daemon slurmctld slurmctld -D -c -f "$CONF"
+    local attempt _
+    for attempt in 1 2 3; do
+        # -c: start without the previous state (down cancelled every job anyway).
+        start_daemon slurmctld slurmctld -D -c -f "$CONF"
+        for _ in $(seq 100); do
+            running slurmctld || break
+            SLURM_CONF=$CONF timeout 5 scontrol ping 2>/dev/null | grep -q UP && break 2
+            sleep 0.1
+        done
+        running slurmctld && die_with_logs "slurmctld does not answer scontrol ping after 10 s"
+        log "slurmctld exited while starting (attempt $attempt: $(tail -n 1 "$DIR/log/slurmctld.log" 2>/dev/null)); retrying"
+        sleep 1
+    done
+    running slurmctld || die_with_logs "slurmctld exited at each of 3 starts"
     start_daemon slurmd slurmd -D -N "$NODE" -f "$CONF"
 }
 

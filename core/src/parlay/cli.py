@@ -1,5 +1,6 @@
-"""The `parlay` command: `parlay plugins` lists installed backends, `parlay perf` measures a config;
-plugins add subcommands through the `parlay_cli_subcommands` hook."""
+"""The `parlay` command: `parlay plugins` lists installed backends, `parlay perf` measures a config,
+`parlay cleanup` cancels the jobs a crashed run left behind; plugins add subcommands through the
+`parlay_cli_subcommands` hook."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import sys
 
 import parlay
-from parlay import perf
+from parlay import cleanup, perf
 from parlay.errors import PluginError
 from parlay.plugins import registry
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(func=plugins_command)
     perf.add_parser(subparsers)
+    cleanup.add_parser(subparsers)
     from parlay.plugins.manager import get_hooks
 
     get_hooks().add_cli_subcommands(subparsers=subparsers)

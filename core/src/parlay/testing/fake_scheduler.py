@@ -9,7 +9,7 @@ and really run each job script as a local process group.
     scheduler.vanish(job_id)                                                    # a job the scheduler forgets
     scheduler.queue_delay = 2                                                   # jobs wait 2 s before running
 
-Each command is a shim running `python -m parlay.testing.fake_scheduler DIR FLAVOR COMMAND ARGS...`.
+Each command is a shim calling this module's `main([DIR, FLAVOR, COMMAND, *ARGS])` in a new Python.
 A job lives in `DIR/jobs/ID/`: `meta.json` (name, output paths, flags), `started`, `exit` (its code).
 """
 
@@ -36,6 +36,8 @@ COMMANDS = {
     "condor": ["condor_submit", "condor_q", "condor_rm", "condor_history"],
     "lsf": ["bsub", "bjobs", "bkill"],
 }
+# not `python -m`: parlay.testing imports this module, and runpy warns about running an imported module
+_SHIM = "import sys; from parlay.testing.fake_scheduler import main; sys.exit(main(sys.argv[1:]))"
 SERVER = "fakeserver"  # the PBS/Torque server name in job ids
 JOB_ID_VARIABLE = {
     "slurm": "SLURM_JOB_ID",
@@ -60,7 +62,7 @@ class FakeScheduler:
         (self.directory / "jobs").mkdir(exist_ok=True)
         for command in COMMANDS[flavor]:
             shim = self.bin / command
-            words = [sys.executable, "-m", "parlay.testing.fake_scheduler", str(self.directory), flavor, command]
+            words = [sys.executable, "-c", _SHIM, str(self.directory), flavor, command]
             shim.write_text(f'#!/bin/sh\nexec {shlex.join(words)} "$@"\n')
             shim.chmod(0o755)
         self.queue_delay = 0.0
@@ -324,6 +326,30 @@ def _slurm(directory: Path, command: str, args: list[str]) -> str:
 # --- PBS Pro and Torque -----------------------------------------------------------------------------
 
 
+# qdel's answer for a job that already ended, and its exit code (PBSE_HISTJOBID, PBSE_BADSTATE; modulo 256)
+_QDEL_ENDED = {
+    "pbspro": ("qdel: Job has finished {}\n", 35),
+    "torque": ("qdel: Request invalid for state of job MSG=invalid state for job - COMPLETE {}\n", 170),
+}
+_TORQUE = {"pending": "Q", "running": "R", "completed": "C", "failed": "C", "cancelled": "C"}
+
+
+def _torque_full(job: _Job) -> str:
+    """One job in Torque's `qstat -f` format: attributes indented 4 spaces, long values folded onto lines
+    that start with a tab, a blank line after the job. A completed job has its exit_status (256 + the
+    signal for a job killed by one); a job cancelled before it started has none."""
+    state = job.state()
+    lines = [f"Job Id: {_pbs_id(job.number)}", f"    Job_Name = {job.meta()['name']}", "    Job_Owner = user@fakehost",
+             f"    job_state = {_TORQUE[state]}", "    queue = batch", f"    server = {SERVER}"]  # fmt: skip
+    if state == "cancelled" and (job.path / "started").exists():
+        lines.append("    exit_status = 271")  # qdel's SIGTERM
+    elif state in ("completed", "failed") and job.exit_code() is not None:
+        lines.append(f"    exit_status = {job.exit_code()}")
+    lines += ["    Variable_List = PBS_O_QUEUE=batch,PBS_O_HOME=/home/user,PBS_O_LANG=C.UTF-8,",
+              "\tPBS_O_LOGNAME=user,PBS_O_SHELL=/bin/bash,PBS_O_HOST=fakehost"]  # fmt: skip
+    return "\n".join(lines) + "\n\n"
+
+
 def _pbs(directory: Path, flavor: str, command: str, args: list[str]) -> str:
     if command == "qsub":
         script = args[-1]
@@ -331,11 +357,14 @@ def _pbs(directory: Path, flavor: str, command: str, args: list[str]) -> str:
     ids = [a for a in args if not a.startswith("-") and a not in ("json",)]
     known = {job.number: job for job in _jobs(directory, ids)}
     unknown = [i for i in ids if _number(i) not in known]
-    if command == "qdel":
+    if command == "qdel":  # a job that already ended is refused, in each flavor's words
+        ended = [_pbs_id(job.number) for job in known.values() if job.state() not in ("pending", "running")]
         for job in known.values():
             _cancel(job)
-        if unknown:
-            raise _Refused("".join(f"qdel: Unknown Job Id {i}\n" for i in unknown), 153)
+        message, code = _QDEL_ENDED[flavor]
+        errors = [f"qdel: Unknown Job Id {i}\n" for i in unknown] + [message.format(i) for i in ended]
+        if errors:
+            raise _Refused("".join(errors), 153 if unknown else code)
         return ""
     if flavor == "pbspro":  # qstat -f -F json -x IDS
         history = "-x" in args
@@ -352,12 +381,13 @@ def _pbs(directory: Path, flavor: str, command: str, args: list[str]) -> str:
             jobs[_pbs_id(job.number)] = entry
         output = json.dumps({"timestamp": int(time.time()), "pbs_version": "2022.1.0", "pbs_server": SERVER,
                              "Jobs": jobs}, indent=4) + "\n"  # fmt: skip
+    elif "-f" in args:  # Torque: qstat -f IDS
+        output = "".join(_torque_full(job) for job in known.values())
     else:  # Torque: qstat IDS
-        codes = {"pending": "Q", "running": "R", "completed": "C", "failed": "C", "cancelled": "C"}
-        rows = [
-            f"{_pbs_id(job.number):<24} {job.meta()['name'][:16]:<16} {'user':<15} 00:00:00 {codes[job.state()]} batch"
-            for job in known.values()
-        ]
+        rows = []
+        for job in known.values():
+            name = job.meta()["name"][:16]
+            rows.append(f"{_pbs_id(job.number):<24} {name:<16} {'user':<15} 00:00:00 {_TORQUE[job.state()]} batch")
         output = ""
         if rows:
             output = f"{'Job ID':<24} {'Name':<16} {'User':<15} Time Use S Queue\n"
@@ -391,25 +421,33 @@ def _sge(directory: Path, command: str, args: list[str]) -> str:
             return ""
         header = "job-ID  prior   name       user         state submit/start at     queue                          slots ja-task-ID"  # noqa: E501
         return header + "\n" + "-" * 113 + "\n" + "\n".join(rows) + "\n"
-    if command == "qdel":
-        lines = []
+    if command == "qdel":  # it answers for every job on stdout, and exits 1 if it refused one
+        lines, refused = [], False
         for job_id in _split_ids([a for a in args if not a.startswith("-")]):
             jobs = _jobs(directory, [job_id])
-            if not jobs or jobs[0].state() not in ("pending", "running"):
-                raise _Refused(f'denied: job "{job_id}" does not exist')
+            state = jobs[0].state() if jobs else None
+            if state not in ("pending", "running"):
+                refused = True
+                lines.append(f'denied: job "{job_id}" does not exist\n')
+                continue
             _cancel(jobs[0])
-            lines.append(f"user has registered the job {job_id} for deletion\n")
+            deleted = "has deleted job {}" if state == "pending" else "has registered the job {} for deletion"
+            lines.append(f"user {deleted.format(job_id)}\n")
+        if refused:
+            sys.stdout.write("".join(lines))
+            raise SystemExit(1)  # with nothing on stderr, as the real qdel
         return "".join(lines)
-    if command == "qacct":  # qacct -j ID
+    if command == "qacct":  # qacct -j ID; a job deleted before it started has no record
         jobs = _jobs(directory, [args[-1]])
-        if not jobs or jobs[0].state() in ("pending", "running"):
+        state = jobs[0].state() if jobs else None
+        if state in (None, "pending", "running") or (state == "cancelled" and not (jobs[0].path / "started").exists()):
             raise _Refused(f"error: job id {args[-1]} not found")
         job = jobs[0]
-        cancelled = job.state() == "cancelled"
+        failed, code = (0, job.exit_code()) if state != "cancelled" else ("100 : assumedly after job", "137  (Killed)")
         return (
             "==============================================================\n"
             f"qname        all.q\njobname      {job.meta()['name']}\njobnumber    {job.number}\n"
-            f"failed       {100 if cancelled else 0}\nexit_status  {137 if cancelled else job.exit_code()}\n"
+            f"failed       {failed}\nexit_status  {code}\n"
         )
     raise _Refused(f"{command}: not simulated")
 
@@ -421,40 +459,65 @@ _CONDOR = {"pending": 1, "running": 2, "cancelled": 3, "completed": 4, "failed":
 
 def _condor(directory: Path, command: str, args: list[str]) -> str:
     if command == "condor_submit":
-        description = Path(args[-1]).read_text()
+        description = Path(args[-1]).read_text().replace("$(DOLLAR)", "$")  # the one macro the fake expands
         match = re.search(r"^\s*executable\s*=\s*(\S+)", description, re.MULTILINE)
         if match is None:
             raise _Refused("ERROR: No 'executable' parameter was provided")
         number = _submit(directory, "condor", match.group(1), description)
         return f"Submitting job(s).\n1 job(s) submitted to cluster {number}.\n"
-    ids = [a for a in args if not a.startswith("-") and not a[0].isalpha()]
-    if command == "condor_rm":
-        lines = []
-        for job in _jobs(directory, ids):
+    limit_values = {index + 1 for index, arg in enumerate(args) if arg in ("-limit", "-match")}
+    ids = [a for index, a in enumerate(args) if a[:1].isdigit() and index not in limit_values]
+    if command == "condor_rm":  # condor_rm CLUSTERS: one constraint over them all, as the real tool builds it
+        clusters = [_number(i) for i in ids]
+        target = f"in cluster {clusters[0]}" if len(clusters) == 1 else (
+            f"matching constraint ({' || '.join(f'ClusterId == {c}' for c in clusters)})")  # fmt: skip
+        queued = [job for job in _jobs(directory, ids) if job.state() in ("pending", "running")]
+        for job in queued:
             _cancel(job)
-            lines.append(f"All jobs in cluster {job.number} have been marked for removal\n")
-        return "".join(lines)
+        if queued:
+            return f"All jobs {target} have been marked for removal\n"
+        if not any(job.state() in ("pending", "running") for job in _jobs(directory, [])):
+            sys.stderr.write("condor_rm:0:There are no jobs in the queue\n")  # not an error: exit code 0
+            return ""
+        raise _Refused(f"\nCouldn't find/remove all jobs {target}")  # after an empty error-stack line
     history = command == "condor_history"
     lines = []
-    for job in _jobs(directory, ids):  # condor_q IDS -af:j JobStatus ExitCode
+    for job in _jobs(directory, ids):  # condor_q IDS -af:j JobStatus ExitCode (condor_history ... -limit N)
         state = job.state()
         if history != (state in ("completed", "failed", "cancelled")):
             continue
-        code = job.exit_code() if state in ("completed", "failed") else "undefined"
-        lines.append(f"{job.number}.0 {_CONDOR[state]} {code}\n")
-    return "".join(lines)
+        code = job.exit_code() if state in ("completed", "failed") else None
+        lines.append(f"{job.number}.0 {_CONDOR[state]} {'undefined' if code is None else code}\n")
+    limit = _option(args, "-limit", "-match")
+    return "".join(lines[: int(limit)] if limit else lines)
 
 
 # --- LSF --------------------------------------------------------------------------------------------
 
 _LSF = {"pending": "PEND", "running": "RUN", "completed": "DONE", "failed": "EXIT", "cancelled": "EXIT"}
+_BSUB_FLAGS = {"-B", "-H", "-I", "-Ip", "-Is", "-K", "-N", "-r", "-rn", "-x"}  # bsub options that take no value
+
+
+def _bsub_args(args: list[str]) -> tuple[str, list[str]]:
+    """bsub's options as directive lines, and the command with its arguments that follow them."""
+    lines, index = [], 0
+    while index < len(args) and args[index].startswith("-"):
+        if args[index] in _BSUB_FLAGS:
+            index += 1
+            continue
+        lines.append(f"#BSUB {args[index]} {args[index + 1] if index + 1 < len(args) else ''}\n")
+        index += 2
+    return "".join(lines), args[index:]
 
 
 def _lsf(directory: Path, command: str, args: list[str], stdin: str) -> str:
-    if command == "bsub":  # bsub < script
+    if command == "bsub":  # bsub [options] < script, or bsub [options] command [arguments]
+        options, words = _bsub_args(args)
+        # A command's #BSUB lines are not read (LSB_BSUB_PARSE_SCRIPT is unset); options on the command line win.
+        body = shlex.join(words) + "\n" if words else stdin
         script = directory / f"bsub-{time.time_ns()}.sh"
-        script.write_text(stdin)
-        number = _submit(directory, "lsf", str(script), stdin)
+        script.write_text(body)
+        number = _submit(directory, "lsf", str(script), options + ("" if words else stdin))
         return f"Job <{number}> is submitted to default queue <normal>.\n"
     ids = [a for a in args if a.isdigit()]
     known = {job.number: job for job in _jobs(directory, ids)}

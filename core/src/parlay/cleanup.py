@@ -1,0 +1,97 @@
+"""`parlay cleanup RUN_DIR`: cancel every job a run left queued or running.
+
+A run cancels its own jobs when it ends, however it ends, short of SIGKILL or a lost machine. For those,
+the journal (`runinfo/NNN/jobs.jsonl`) names each job the run submitted and the provider options needed
+to reach it; this command rebuilds each provider from its plugin, asks for the jobs' status and cancels
+those still alive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from parlay.errors import ParlayError
+from parlay.plugins import registry
+from parlay.providers.base import JOURNAL, read_journal
+
+
+def run_dirs(path: str) -> list[str]:
+    """`path` itself when it holds a journal, else its subdirectories that do (`runinfo/` -> every run)."""
+    if os.path.exists(os.path.join(path, JOURNAL)):
+        return [path]
+    children = sorted(os.path.join(path, name) for name in os.listdir(path))
+    return [child for child in children if os.path.exists(os.path.join(child, JOURNAL))]
+
+
+def cleanup_run(run_dir: str, dry_run: bool = False, say: Callable[[str], None] = print) -> tuple[int, int]:
+    """Cancel the live jobs of one run; return (jobs cancelled, or that would be with `dry_run`, errors)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for entry in read_journal(run_dir).values():
+        options = entry.get("options", {"label": entry["label"]})
+        groups.setdefault((entry["provider"], json.dumps(options, sort_keys=True)), []).append(entry)
+    cancelled = errors = 0
+    for (kind, options_text), entries in groups.items():
+        options = json.loads(options_text)
+        where = f"{kind} {options.get('label', '')!r}"
+        try:
+            provider = registry.load("providers", kind)(**options)
+            provider.script_dir = os.path.join(run_dir, "submit_scripts")
+            for entry in entries:
+                provider.adopt(entry["job_id"], entry["job_name"])
+            ids = [entry["job_id"] for entry in entries]
+            statuses = provider.status(ids)
+            alive = [job_id for job_id, status in zip(ids, statuses, strict=True) if not status.terminal]
+            answers = provider.cancel(alive) if alive and not dry_run else [None] * len(alive)
+            results = dict(zip(alive, answers, strict=True))
+        except (ParlayError, TypeError) as exc:
+            errors += 1
+            say(f"  {where}: could not clean up jobs {', '.join(e['job_id'] for e in entries)}: {exc}")
+            continue
+        for entry, status in zip(entries, statuses, strict=True):
+            job = f"  {where} job {entry['job_id']} ({entry['job_name']}): {status.state.name}"
+            if entry["job_id"] not in results:
+                say(f"{job}, already ended")
+            elif dry_run:
+                cancelled += 1
+                say(f"{job}, would be cancelled")
+            elif results[entry["job_id"]]:
+                cancelled += 1
+                say(f"{job}, cancelled")
+            else:
+                errors += 1
+                say(f"{job}, could not be cancelled")
+    return cancelled, errors
+
+
+def cleanup_command(args: argparse.Namespace) -> int:
+    """The CLI entry: clean each run under RUN_DIR and report; exit 1 if anything could not be cleaned."""
+    if not os.path.isdir(args.run_dir):
+        print(f"parlay cleanup: {args.run_dir} is not a directory")
+        return 1
+    runs = run_dirs(args.run_dir)
+    if not runs:
+        print(f"parlay cleanup: no job journal ({JOURNAL}) in {args.run_dir} or its subdirectories; nothing to do")
+        return 0
+    total = failures = 0
+    for run in runs:
+        print(f"{run}:")
+        cancelled, errors = cleanup_run(run, dry_run=args.dry_run)
+        total += cancelled
+        failures += errors
+    verb = "would cancel" if args.dry_run else "cancelled"
+    summary = f"{verb} {total} job{'s' if total != 1 else ''}" if total or args.dry_run else "nothing to cancel"
+    print(summary + (f"; {failures} error{'s' if failures != 1 else ''}" if failures else ""))
+    return 1 if failures else 0
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "cleanup", help="cancel the jobs a run left queued or running (after a crash or SIGKILL)"
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (runinfo/NNN), or runinfo for every run")
+    parser.add_argument("--dry-run", action="store_true", help="show what would be cancelled, cancel nothing")
+    parser.set_defaults(func=cleanup_command)
