@@ -1,0 +1,5 @@
+"""parlay's Slurm provider."""
+
+from parlay_provider_slurm.provider import SlurmProvider
+
+__all__ = ["SlurmProvider"]
