@@ -1,6 +1,7 @@
 """Elasticity with real blocks (LocalProvider process groups): scaling out with the work, back in when
 idle, replacing a block that died, and failing loudly when blocks cannot start."""
 
+import glob
 import os
 import signal
 import time
@@ -10,6 +11,7 @@ import pytest
 import parlay
 from parlay import Config, python_app
 from parlay.errors import BadStateException, ManagerLost
+from parlay.providers.base import JobState
 from parlay.testing import TIMEOUT
 from parlay_executor_htex import HighThroughputExecutor
 from parlay_provider_local import LocalProvider
@@ -88,3 +90,22 @@ def test_strategy_none_keeps_init_blocks(tmp_path):
     with parlay.load(config(tmp_path, provider, strategy="none")) as dfk:
         assert {f.result(TIMEOUT) for f in [block_of() for _ in range(4)]} == {"0"}
         assert list(dfk.executors["htex"].blocks) == ["0"]
+
+
+def test_block_drains_before_its_walltime_and_is_replaced(tmp_path):
+    """A block whose deadline (PARLAY_BLOCK_DEADLINE, as cluster providers export it) is 16 s away stops
+    taking tasks half-way, finishes those it holds, and ends; a new block takes the rest. No task is lost."""
+    provider = LocalProvider(
+        init_blocks=1, max_blocks=1, worker_init="export PARLAY_BLOCK_DEADLINE=$(( $(date +%s) + 16 ))"
+    )
+    with parlay.load(config(tmp_path, provider)) as dfk:
+        executor = dfk.executors["htex"]
+        assert block_of().result(TIMEOUT) == "0"
+        first_job = executor.blocks["0"]
+        blocks = [f.result(TIMEOUT) for f in [block_of() for _ in range(30)]]
+        assert blocks[0] == "0" and blocks[-1] != "0", "the first block drained and a new one took over"
+        [status] = provider.status([first_job])
+        assert status.state is JobState.COMPLETED, "the drained block ended on its own, not killed"
+    [log] = glob.glob(str(tmp_path / "runinfo" / "**" / "block-0" / "*" / "manager.log"), recursive=True)
+    with open(log) as stream:
+        assert "the block's walltime ends in" in stream.read()

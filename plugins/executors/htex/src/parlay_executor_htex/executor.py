@@ -40,7 +40,7 @@ from parlay.executors.blocks import BlockProviderExecutor
 from parlay.futures import ExecutorFuture
 from parlay.serialize import function_id, pack_arguments, settle
 from parlay_executor_htex import protocol as p
-from parlay_executor_htex.manager import cpu_sets, worker_count
+from parlay_executor_htex.resources import cpu_sets, worker_count
 from parlay_executor_htex.security import client_socket, create_keys
 
 _START_TIMEOUT = 30.0

@@ -2,7 +2,9 @@
 
 It registers with the interchange, starts its worker processes (`parlay.worker`), takes batches of
 tasks up to its capacity, hands them to idle workers, sends results back in batches, reports workers
-that die (and replaces them), exchanges heartbeats, and drains when told to or when `drain_period` ends.
+that die (and replaces them), exchanges heartbeats, and drains when told to, when `drain_period` ends, or
+shortly before its batch job's walltime ends (`PARLAY_BLOCK_DEADLINE`, exported by cluster providers), so
+no task is lost to the scheduler's limit.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import collections
 import contextlib
 import json
 import logging
-import math
 import os
 import signal
 import socket
@@ -28,6 +29,7 @@ import zmq
 import parlay
 from parlay.worker import pack_task, start_worker
 from parlay_executor_htex import protocol as p
+from parlay_executor_htex.resources import cpu_sets, worker_count
 from parlay_executor_htex.security import client_socket
 
 logger = logging.getLogger("parlay.htex.manager")
@@ -40,6 +42,8 @@ ACCELERATOR_VARIABLES = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "ZE_AFF
 SHORT_TASK = 0.01
 #: With short tasks and automatic prefetch, extra tasks to hold per worker.
 AUTO_PREFETCH_PER_WORKER = 16
+#: Seconds before the block's walltime ends when the manager stops taking tasks (at most half the block's life).
+DEADLINE_MARGIN = 60.0
 
 
 class Worker:
@@ -54,52 +58,6 @@ class Worker:
         self.tasks: collections.deque[tuple[int, int, bytes]] = collections.deque()  # in the order sent
         self.sent: collections.deque[float] = collections.deque()  # when each was sent
         self.last_done = 0.0  # when the worker finished its previous task
-
-
-def worker_count(
-    cores_per_worker: float,
-    mem_per_worker: float | None = None,
-    accelerators: int = 0,
-    max_workers_per_node: int | None = None,
-) -> int:
-    """Workers a node runs: the smallest of what its cores, memory, accelerators and the cap allow."""
-    cores = float(os.environ.get("PARLAY_CORES") or os.cpu_count() or 1)
-    limits = [math.floor(cores / cores_per_worker)]
-    if mem_per_worker:
-        limits.append(math.floor(_memory_gb() / mem_per_worker))
-    if accelerators:
-        limits.append(accelerators)
-    if max_workers_per_node:
-        limits.append(max_workers_per_node)
-    return max(1, min(limits))
-
-
-def _memory_gb() -> float:
-    if os.environ.get("PARLAY_MEMORY_GB"):
-        return float(os.environ["PARLAY_MEMORY_GB"])
-    with open("/proc/meminfo") as stream:
-        for line in stream:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 2**20
-    return 1.0
-
-
-def cpu_sets(policy: str, workers: int) -> list[list[int] | None]:
-    """The CPUs each worker is pinned to under `policy` (none, block, block-reverse, alternating, or
-    a list like "0,1:2,3" giving each worker's CPUs)."""
-    if policy == "none":
-        return [None] * workers
-    cpus = sorted(os.sched_getaffinity(0))
-    if ":" in policy or policy[:1].isdigit():
-        return [[int(c) for c in part.split(",")] for part in policy.split(":")][:workers]
-    per = max(1, len(cpus) // workers)
-    if policy == "block":
-        return [cpus[i * per : (i + 1) * per] for i in range(workers)]
-    if policy == "block-reverse":
-        return [cpus[::-1][i * per : (i + 1) * per] for i in range(workers)]
-    if policy == "alternating":
-        return [cpus[i::workers] for i in range(workers)]
-    raise ValueError(f"cpu_affinity={policy!r}: expected none, block, block-reverse, alternating or a CPU list")
 
 
 class NodeManager:
@@ -128,6 +86,7 @@ class NodeManager:
         self.draining = False
         self.started = time.monotonic()
         self.last_heard = time.monotonic()
+        self.deadline = block_deadline(os.environ.get("PARLAY_BLOCK_DEADLINE"), self.started)
         self.log_path = os.path.join(args.logdir, "manager.log")
 
     # --- workers ----------------------------------------------------------------------------------
@@ -311,16 +270,28 @@ class NodeManager:
         self.lost = []
 
     def check_drain(self, now: float) -> None:
-        if not (self.args.drain_period or self.draining):
+        if not (self.args.drain_period or self.deadline or self.draining):
             return
-        if self.args.drain_period and not self.draining and now - self.started > self.args.drain_period:
-            logger.info("drain period over: taking no more tasks")
-            self.draining = True
-            self.sock.send_multipart([p.header(p.DRAIN)])
+        if not self.draining:
+            if self.args.drain_period and now - self.started > self.args.drain_period:
+                self.start_draining("drain period over")
+            elif self.deadline and now > self.deadline - self.drain_margin():
+                self.start_draining(f"the block's walltime ends in {self.deadline - now:.0f} s")
         if self.draining and not self.queue and not any(w.tasks for w in self.workers.values()):
             self.send_results()
             logger.info("drained")
             self.running = False
+
+    def drain_margin(self) -> float:
+        """How long before the walltime ends to stop taking tasks: enough for a few tasks of the usual
+        length to finish (at least a minute), but never more than half the block's life."""
+        assert self.deadline is not None
+        return min(max(DEADLINE_MARGIN, 3 * self.task_time), (self.deadline - self.started) / 2)
+
+    def start_draining(self, why: str) -> None:
+        logger.info("%s: taking no more tasks", why)
+        self.draining = True
+        self.sock.send_multipart([p.header(p.DRAIN)])
 
     def stop(self) -> None:
         for worker in self.workers.values():
@@ -334,6 +305,15 @@ class NodeManager:
                 worker.proc.kill()
                 worker.proc.wait()
         self.context.destroy(linger=0)
+
+
+def block_deadline(text: str | None, now: float) -> float | None:
+    """The block's walltime deadline (epoch seconds in `PARLAY_BLOCK_DEADLINE`) on the monotonic clock."""
+    try:
+        return now + float(text) - time.time() if text else None
+    except ValueError:
+        logger.warning("ignoring PARLAY_BLOCK_DEADLINE=%r: not a number of seconds", text)
+        return None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
