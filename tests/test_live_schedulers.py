@@ -1,0 +1,176 @@
+"""End to end through real schedulers started for the session by tools/schedulers (Slurm and Grid Engine):
+the seed user's config scaled down to this machine, a submitter killed with SIGKILL then `parlay cleanup`,
+a block that cannot start, and an MPI app whose ranks MpiExecLauncher starts inside a Slurm job."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import parlay
+from parlay import Config, bash_app, python_app
+from parlay.errors import BadStateException
+from parlay.providers.base import read_journal
+from parlay.testing import TIMEOUT
+
+
+@python_app
+def double(x):
+    import os
+
+    return 2 * x, os.environ.get("SLURM_JOB_ID") or os.environ.get("JOB_ID")
+
+
+@bash_app
+def mpi_ranks(stdout=None):
+    """Two MPI ranks, started by the command MpiExecLauncher builds, each printing its PMI rank."""
+    from parlay.launchers import MpiExecLauncher
+
+    return MpiExecLauncher()("echo rank=$PMI_RANK size=$PMI_SIZE", 2, 1)
+
+
+def seed_provider(scheduler, **options):
+    """The seed user's provider, scaled down to this machine's one node."""
+    from parlay.launchers import SrunLauncher
+    from parlay.providers import GridEngineProvider, SlurmProvider
+
+    common = {"nodes_per_block": 1, "init_blocks": 1, "max_blocks": 1, "walltime": "00:10:00",
+              "status_polling_interval": 2}  # fmt: skip
+    if scheduler == "slurm":
+        return SlurmProvider(
+            account=os.getenv("SLURM_ACCOUNT", "default_account"),
+            partition=os.environ["PARLAY_TEST_SLURM_PARTITION"],
+            scheduler_options="#SBATCH --comment=seed-config",
+            **{"launcher": SrunLauncher(), **common, **options},
+        )
+    return GridEngineProvider(queue=os.environ["PARLAY_TEST_SGE_QUEUE"], **{**common, **options})
+
+
+def seed_config(run_dir, scheduler="slurm", **provider_options):
+    """The seed user's config with 2 workers."""
+    from parlay.executors import HighThroughputExecutor
+
+    provider = seed_provider(scheduler, **provider_options)
+    executor = HighThroughputExecutor(label="my_hpc_cluster", max_workers_per_node=2, provider=provider)
+    return Config(executors=[executor], run_dir=str(run_dir), strategy_period=1)
+
+
+@pytest.fixture(params=["slurm", "sge"])
+def scheduler(request):
+    """Each real scheduler in turn, started once for the session."""
+    request.getfixturevalue(f"live_{request.param}")
+    return request.param
+
+
+def listed(scheduler, job_ids):
+    """The jobs among `job_ids` that the scheduler still lists, with their state codes."""
+    command = ["squeue", "--noheader", "--format=%i %t"] if scheduler == "slurm" else ["qstat"]
+    rows = [
+        line.split() for line in subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()
+    ]
+    state_column = 1 if scheduler == "slurm" else 4
+    return {row[0]: row[state_column] for row in rows if row and row[0] in job_ids}
+
+
+def ending(scheduler, state):
+    """Whether a listed job is on its way out: Slurm's CG (completing), Grid Engine's d (being deleted)."""
+    return state == "CG" if scheduler == "slurm" else "d" in state
+
+
+def assert_no_job_left(scheduler, job_ids):
+    """No job of the run is queued or running: at most some are still ending, and they soon leave the list."""
+    assert all(ending(scheduler, state) for state in listed(scheduler, job_ids).values()), listed(scheduler, job_ids)
+    wait_until(lambda: not listed(scheduler, job_ids), "the scheduler to list no job of the run")
+
+
+def journaled_jobs(run_dir):
+    return [job_id for (_, job_id) in read_journal(run_dir)]
+
+
+def wait_until(predicate, what):
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_seed_config_runs_200_tasks_and_leaves_no_job(tmp_path, scheduler):
+    with parlay.load(seed_config(tmp_path / "runinfo", scheduler)) as dfk:
+        results = [f.result(TIMEOUT) for f in [double(i) for i in range(200)]]
+        run_dir = dfk.run_dir
+    assert [value for value, _ in results] == [2 * i for i in range(200)]
+    jobs = journaled_jobs(run_dir)
+    assert {job for _, job in results} <= set(jobs), "every task ran inside a job of the run"
+    assert_no_job_left(scheduler, jobs)
+
+
+def test_sigkilled_submitter_then_parlay_cleanup_leaves_no_job(tmp_path, scheduler):
+    program = tmp_path / "submitter.py"
+    program.write_text(
+        textwrap.dedent(
+            f"""
+            import sys, time
+            sys.path.insert(0, {os.path.dirname(__file__)!r})
+            import parlay
+            from test_live_schedulers import seed_config
+
+            @parlay.python_app
+            def one():
+                return 1
+
+            dfk = parlay.load(seed_config({str(tmp_path / "runinfo")!r}, {scheduler!r}))
+            one().result(120)
+            print(dfk.run_dir, flush=True)
+            time.sleep(600)
+            """
+        )
+    )
+    submitter = subprocess.Popen([sys.executable, str(program)], stdout=subprocess.PIPE, text=True)
+    try:
+        run_dir = submitter.stdout.readline().strip()
+        assert run_dir, "the submitter did not get its first result"
+        jobs = journaled_jobs(run_dir)
+        assert listed(scheduler, jobs), "the block runs while the submitter is alive"
+    finally:
+        submitter.send_signal(signal.SIGKILL)
+        submitter.wait(TIMEOUT)
+    assert listed(scheduler, jobs), "a SIGKILLed submitter cannot cancel its jobs: they are orphans now"
+    cleanup = subprocess.run(
+        [sys.executable, "-m", "parlay.cli", "cleanup", run_dir], capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert f"job {jobs[0]} (parlay.my_hpc_cluster.block-0): RUNNING, cancelled" in cleanup.stdout
+    assert_no_job_left(scheduler, jobs)
+
+
+def test_worker_init_that_fails_ends_the_tasks_with_its_error(tmp_path, scheduler):
+    worker_init = "echo 'module python/3.12: not found' >&2; exit 1"
+    config = seed_config(tmp_path / "runinfo", scheduler, worker_init=worker_init)
+    started = time.monotonic()
+    with parlay.load(config), pytest.raises(BadStateException) as info:
+        double(1).result(TIMEOUT)
+    took = time.monotonic() - started
+    text = str(info.value)
+    assert "failed to start" in text
+    assert "module python/3.12: not found" in text
+    assert "parlay.my_hpc_cluster.block-0.submit" in text
+    assert took < TIMEOUT / 2, f"the failure took {took:.1f} s to surface"
+
+
+@pytest.mark.skipif(shutil.which("mpiexec") is None, reason="needs an MPI library's mpiexec (apt-get install mpich)")
+@pytest.mark.usefixtures("live_slurm")
+def test_mpi_app_through_mpiexec_launcher_in_a_slurm_job(tmp_path):
+    """As with Parsl's MPI apps, the block's manager is started plainly (SimpleLauncher) and the app launches
+    its ranks with mpiexec inside the job's allocation; mpiexec nested in an srun step or in another
+    mpiexec cannot get resources and hangs."""
+    from parlay.launchers import SimpleLauncher
+
+    out = tmp_path / "ranks.out"
+    with parlay.load(seed_config(tmp_path / "runinfo", launcher=SimpleLauncher())):
+        assert mpi_ranks(stdout=str(out)).result(TIMEOUT) == 0
+    assert sorted(out.read_text().split()) == ["rank=0", "rank=1", "size=2", "size=2"]
