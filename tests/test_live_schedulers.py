@@ -1,5 +1,6 @@
 """End to end through real schedulers started for the session by tools/schedulers (Slurm and Grid Engine):
-the seed user's config scaled down to this machine, a submitter killed with SIGKILL then `parlay cleanup`,
+the seed user's config scaled down to this machine, a submitter stopped by SIGTERM or Ctrl-C (it cancels its
+own jobs) or killed with SIGKILL (then `parlay cleanup` does),
 a block that cannot start, and an MPI app whose ranks MpiExecLauncher starts inside a Slurm job."""
 
 import os
@@ -109,7 +110,8 @@ def test_seed_config_runs_200_tasks_and_leaves_no_job(tmp_path, scheduler):
     assert_no_job_left(scheduler, jobs)
 
 
-def test_sigkilled_submitter_then_parlay_cleanup_leaves_no_job(tmp_path, scheduler):
+def stopped_submitter(tmp_path, scheduler, signum):
+    """Run a submitter whose block is running, stop it with `signum`; its run directory and job ids."""
     program = tmp_path / "submitter.py"
     program.write_text(
         textwrap.dedent(
@@ -137,8 +139,19 @@ def test_sigkilled_submitter_then_parlay_cleanup_leaves_no_job(tmp_path, schedul
         jobs = journaled_jobs(run_dir)
         assert listed(scheduler, jobs), "the block runs while the submitter is alive"
     finally:
-        submitter.send_signal(signal.SIGKILL)
+        submitter.send_signal(signum)
         submitter.wait(TIMEOUT)
+    return run_dir, jobs
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stopped_submitter_cancels_its_own_jobs(tmp_path, scheduler, signum):
+    _, jobs = stopped_submitter(tmp_path, scheduler, signum)
+    assert_no_job_left(scheduler, jobs)
+
+
+def test_sigkilled_submitter_then_parlay_cleanup_leaves_no_job(tmp_path, scheduler):
+    run_dir, jobs = stopped_submitter(tmp_path, scheduler, signal.SIGKILL)
     assert listed(scheduler, jobs), "a SIGKILLed submitter cannot cancel its jobs: they are orphans now"
     cleanup = subprocess.run(
         [sys.executable, "-m", "parlay.cli", "cleanup", run_dir], capture_output=True, text=True, timeout=TIMEOUT
