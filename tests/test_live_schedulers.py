@@ -187,3 +187,29 @@ def test_mpi_app_through_mpiexec_launcher_in_a_slurm_job(tmp_path):
     with parlay.load(seed_config(tmp_path / "runinfo", launcher=SimpleLauncher())):
         assert mpi_ranks(stdout=str(out)).result(TIMEOUT) == 0
     assert sorted(out.read_text().split()) == ["rank=0", "rank=1", "size=2", "size=2"]
+
+
+@python_app
+def nap_in_job(seconds):
+    import os
+    import time
+
+    time.sleep(seconds)
+    return os.environ.get("SLURM_JOB_ID")
+
+
+@pytest.mark.usefixtures("live_slurm")
+def test_blocks_drain_before_their_walltime_and_are_replaced(tmp_path):
+    """A one-minute block stops taking tasks half-way (at most half its life), finishes them and ends on its
+    own before Slurm's limit; a new block takes the rest. No task is lost to the walltime."""
+    from parlay.providers import SlurmProvider
+
+    with parlay.load(seed_config(tmp_path / "runinfo", walltime="00:01:00")) as dfk:
+        jobs = [f.result(TIMEOUT * 2) for f in [nap_in_job(1) for _ in range(80)]]
+        run_dir = dfk.run_dir
+    first, *others = dict.fromkeys(jobs)  # in the order the blocks served
+    assert others, "the work outlived the first block, so another one took over"
+    provider = SlurmProvider()
+    [status] = provider.status([first])
+    assert status.state.name == "COMPLETED", f"the first block drained and ended on its own: {status}"
+    assert set(jobs) <= set(journaled_jobs(run_dir))
