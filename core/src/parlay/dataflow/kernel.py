@@ -130,7 +130,7 @@ class DataFlowKernel:
             next(self._ids),
             app,
             args,
-            kwargs,
+            kwargs or _NOTHING,  # no dict per task for the many apps called without keywords
             self._choose_executor(app),
             spec,
             app.cache and self.config.app_cache,

@@ -33,6 +33,9 @@ class ClusterProvider(ExecutionProvider):
     unknown_job_errors: ClassVar[str | None] = None
     #: Whether the submit command reads the job script on stdin (`bsub < script`).
     submit_reads_stdin: ClassVar[bool] = False
+    #: Whether the status command lists every job of the user whatever ids it is given (Grid Engine's
+    #: qstat): then it runs once per poll, not once per batch.
+    status_lists_all: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -98,7 +101,7 @@ class ClusterProvider(ExecutionProvider):
 
     def _status(self, job_ids: list[str]) -> list[JobStatus]:
         found: dict[str, JobStatus] = {}
-        for batch in self._batches(job_ids):
+        for batch in [job_ids] if self.status_lists_all else self._batches(job_ids):
             output = self.execute_wait(self._status_command(batch), tolerate=self.unknown_job_errors)
             for job_id, code in self._parse_status(output).items():
                 found[job_id] = code if isinstance(code, JobStatus) else self.listed_status(code)

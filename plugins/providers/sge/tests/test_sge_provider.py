@@ -143,6 +143,20 @@ def test_a_failing_qdel_shows_its_output_while_the_job_is_queued(tmp_path, fake)
     assert provider.status([job_id])[0].state is JobState.CANCELLED
 
 
+def test_qstat_runs_once_per_poll_whatever_the_batch_size(tmp_path, fake, monkeypatch):
+    provider = make(tmp_path)
+    provider.status_batch_size = 1
+    ids = [provider.submit("sleep 300", 1, f"parlay.sge.block-{n}") for n in range(3)]
+    calls = []
+    original = provider.execute_wait
+    monkeypatch.setattr(
+        provider, "execute_wait", lambda command, *a, **k: calls.append(command) or original(command, *a, **k)
+    )
+    assert not any(status.terminal for status in provider.status(ids))
+    assert [c for c in calls if c[0] == "qstat"] == [["qstat"]]
+    provider.cancel(ids)
+
+
 def test_a_job_in_error_state_is_failed_with_its_reason(tmp_path, monkeypatch):
     """A stand-in qstat printing what the real one printed for a job whose output file could not be opened."""
     bin_dir = tmp_path / "bin"

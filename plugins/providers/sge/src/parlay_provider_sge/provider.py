@@ -30,6 +30,7 @@ class GridEngineProvider(ClusterProvider):
     """Blocks as Grid Engine jobs, with Parsl's options and defaults, plus an optional parallel environment."""
 
     kind: ClassVar[str] = "sge"
+    status_lists_all = True  # qstat takes no job ids
 
     def __init__(
         self,
