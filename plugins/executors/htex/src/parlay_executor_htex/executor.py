@@ -40,6 +40,7 @@ from parlay.executors.blocks import BlockProviderExecutor
 from parlay.futures import ExecutorFuture
 from parlay.serialize import function_id, pack_arguments, settle
 from parlay_executor_htex import protocol as p
+from parlay_executor_htex import transport as wire
 from parlay_executor_htex.resources import cpu_sets, worker_count
 from parlay_executor_htex.security import client_socket, create_keys
 
@@ -403,7 +404,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
         while self._commands:
             frames, answer = self._commands.popleft()
             self._replies.append(answer)
-            self._sock.send_multipart(frames)
+            wire.send(self._sock, frames)
         if not self._outgoing_meta:
             return
         with self._outgoing_lock:
@@ -411,12 +412,12 @@ class HighThroughputExecutor(BlockProviderExecutor):
             meta, self._outgoing_meta = self._outgoing_meta, bytearray()
             payloads, self._outgoing_payloads = self._outgoing_payloads, bytearray()
         for number, function in functions:  # before the first task that uses it
-            self._sock.send_multipart([p.header(p.FUNCTION), p.FUNC_ID.pack(number), function])
-        self._sock.send_multipart([p.header(p.TASKS), meta, payloads])
+            wire.send(self._sock, [p.header(p.FUNCTION), p.FUNC_ID.pack(number), function])
+        wire.send(self._sock, [p.header(p.TASKS), meta, payloads])
 
     def _receive(self) -> None:
-        while self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            frames = self._sock.recv_multipart()
+        while wire.readable(self._sock):
+            frames = wire.receive(self._sock)
             kind = p.kind_of(frames)
             if kind == p.RESULTS:
                 pop = self._futures.pop

@@ -21,6 +21,7 @@ from typing import Any
 import zmq
 
 from parlay_executor_htex import protocol as p
+from parlay_executor_htex import transport as wire
 from parlay_executor_htex.security import server_socket
 
 logger = logging.getLogger("parlay.htex.interchange")
@@ -113,9 +114,9 @@ class Interchange:
     def _drain(self, sock: zmq.Socket, handle: Any) -> None:
         """Handle every message waiting on `sock`, up to a bound so neither side starves."""
         for _ in range(10_000):
-            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if not wire.readable(sock):
                 return
-            identity, *frames = sock.recv_multipart()
+            identity, *frames = wire.receive(sock)
             try:
                 handle(identity, frames)
             except Exception as exc:  # whatever arrives, the interchange keeps serving the others
@@ -164,7 +165,7 @@ class Interchange:
             logger.warning("no client to send %s to", p.NAMES[frames[0][1]])
             return
         try:
-            self.client.send_multipart([self.client_id, *frames])
+            wire.send(self.client, [self.client_id, *frames])
         except zmq.ZMQError as exc:
             logger.warning("cannot reach the client: %s", exc)
 
@@ -208,7 +209,7 @@ class Interchange:
 
     def _to_manager(self, identity: bytes, frames: list[bytes]) -> bool:
         try:
-            self.workers.send_multipart([identity, *frames])
+            wire.send(self.workers, [identity, *frames])
             return True
         except zmq.ZMQError as exc:
             logger.warning("cannot reach manager %s: %s", identity.hex(), exc)

@@ -29,6 +29,7 @@ import zmq
 import parlay
 from parlay.worker import pack_task, start_worker
 from parlay_executor_htex import protocol as p
+from parlay_executor_htex import transport as wire
 from parlay_executor_htex.resources import cpu_sets, worker_count
 from parlay_executor_htex.security import client_socket
 
@@ -151,12 +152,12 @@ class NodeManager:
             "pid": os.getpid(),
             "log": self.log_path,
         }
-        self.sock.send_multipart(p.pack_json(p.REGISTER, info))
+        wire.send(self.sock, p.pack_json(p.REGISTER, info))
         if not self.sock.poll(self.args.heartbeat_threshold * 1000):
             raise SystemExit(
                 f"the interchange did not answer the registration within {self.args.heartbeat_threshold} s"
             )
-        frames = self.sock.recv_multipart()
+        frames = wire.receive(self.sock)
         if p.kind_of(frames) != p.REGISTERED:
             raise SystemExit("the interchange answered the registration with something else")
         answer = p.unpack_json(frames)
@@ -191,7 +192,7 @@ class NodeManager:
             now = time.monotonic()
             if now >= next_beat:
                 next_beat = now + self.args.heartbeat_period
-                self.sock.send_multipart([p.header(p.HEARTBEAT)])
+                wire.send(self.sock, [p.header(p.HEARTBEAT)])
                 if now - self.last_heard > self.args.heartbeat_threshold:
                     logger.error("the interchange has been silent for %.0f s; stopping", now - self.last_heard)
                     self.running = False
@@ -199,8 +200,8 @@ class NodeManager:
         self.stop()
 
     def receive(self) -> None:
-        while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            frames = self.sock.recv_multipart()
+        while wire.readable(self.sock):
+            frames = wire.receive(self.sock)
             self.last_heard = time.monotonic()
             kind = p.kind_of(frames)
             if kind == p.TASKS:
@@ -240,7 +241,7 @@ class NodeManager:
         wanted = self.workers_total * (1 + AUTO_PREFETCH_PER_WORKER if short else 1)
         if wanted != self.capacity:
             self.capacity = wanted
-            self.sock.send_multipart([p.header(p.CAPACITY), p.FUNC_ID.pack(wanted)])
+            wire.send(self.sock, [p.header(p.CAPACITY), p.FUNC_ID.pack(wanted)])
 
     def assign(self) -> None:
         """Give queued tasks to ready workers: one each, and a second in line while tasks are short."""
@@ -263,10 +264,10 @@ class NodeManager:
 
     def send_results(self) -> None:
         if self.results:
-            self.sock.send_multipart(p.pack_results(self.results))
+            wire.send(self.sock, p.pack_results(self.results))
             self.results = []
         for task_id, detail in self.lost:
-            self.sock.send_multipart([p.header(p.LOST), p.pack_ids([task_id]), json.dumps(detail).encode()])
+            wire.send(self.sock, [p.header(p.LOST), p.pack_ids([task_id]), json.dumps(detail).encode()])
         self.lost = []
 
     def check_drain(self, now: float) -> None:
@@ -291,7 +292,7 @@ class NodeManager:
     def start_draining(self, why: str) -> None:
         logger.info("%s: taking no more tasks", why)
         self.draining = True
-        self.sock.send_multipart([p.header(p.DRAIN)])
+        wire.send(self.sock, [p.header(p.DRAIN)])
 
     def stop(self) -> None:
         for worker in self.workers.values():
