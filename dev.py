@@ -2,7 +2,8 @@
 
     python3 dev.py demo     install, then run examples/demo.py
     python3 dev.py test     install, then ruff and every test
-    python3 dev.py bench    install (and Parsl beside it, for comparison), then every benchmark
+    python3 dev.py bench    install (and Parsl beside it, for comparison), then every benchmark;
+                            options after `bench` (--quick, --million) go to benchmarks/bench_htex.py
 
 Only the standard library is used here, so a fresh machine with Python 3.10+ and pip is enough.
 Workspace members are found by the globs in pyproject.toml, never listed by hand.
@@ -101,7 +102,8 @@ def main(argv: list[str]) -> None:
         if peer:
             env["PARLAY_PEER_PYTHON"] = peer
         for script in sorted(glob.glob(os.path.join(ROOT, "benchmarks", "bench_*.py"))):
-            run(python, script, *argv[1:], env=env)
+            options = argv[1:] if script.endswith("bench_htex.py") else []
+            run(python, script, *options, env=env)
     else:
         sys.exit(__doc__)
 

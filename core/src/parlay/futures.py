@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, _base
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,21 @@ class SharedConditionFuture(Future):
         self._result = None
         self._exception = None
         self._waiters: list[Any] = []
-        self._done_callbacks: list[Any] = []
+        self._done_callbacks: list[Any] | tuple[()] = ()  # a list once a callback is added
+
+    def add_done_callback(self, fn: Callable[[Future], object]) -> None:
+        # Future.add_done_callback, with the callback list made on first use: most futures never get one
+        with self._condition:
+            if self._state not in _DONE_STATES:
+                if self._done_callbacks:
+                    self._done_callbacks.append(fn)  # type: ignore[union-attr]
+                else:
+                    self._done_callbacks = [fn]
+                return
+        try:
+            fn(self)
+        except Exception:
+            _base.LOGGER.exception("exception calling callback for %r", self)
 
     def _wait(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
