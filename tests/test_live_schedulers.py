@@ -18,6 +18,7 @@ from parlay import Config, bash_app, python_app
 from parlay.errors import BadStateException
 from parlay.providers.base import read_journal
 from parlay.testing import TIMEOUT
+from parlay.testing.providers import wait_for
 
 
 @python_app
@@ -86,18 +87,11 @@ def ending(scheduler, state):
 def assert_no_job_left(scheduler, job_ids):
     """No job of the run is queued or running: at most some are still ending, and they soon leave the list."""
     assert all(ending(scheduler, state) for state in listed(scheduler, job_ids).values()), listed(scheduler, job_ids)
-    wait_until(lambda: not listed(scheduler, job_ids), "the scheduler to list no job of the run")
+    wait_for(lambda: not listed(scheduler, job_ids), "the scheduler to list no job of the run")
 
 
 def journaled_jobs(run_dir):
     return [job_id for (_, job_id) in read_journal(run_dir)]
-
-
-def wait_until(predicate, what):
-    deadline = time.monotonic() + TIMEOUT
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_seed_config_runs_200_tasks_and_leaves_no_job(tmp_path, scheduler):

@@ -60,7 +60,7 @@ class FakeProvider(ClusterProvider):
         return ["squeue", "--noheader", "--states=all", "--format=%i %t", f"--jobs={','.join(job_ids)}"]
 
     def _parse_status(self, stdout):
-        return dict(line.split() for line in stdout.splitlines())
+        return {job_id: self.listed_status(code) for job_id, code in (line.split() for line in stdout.splitlines())}
 
     def _cancel_command(self, job_ids):
         return ["scancel", *job_ids]

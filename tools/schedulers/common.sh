@@ -58,6 +58,41 @@ port_in_use() {
                         END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
+# stop_daemons GRACE NAME...: SIGTERM the named daemons (by their PID files) together, wait up to GRACE
+# seconds for them to exit (each takes seconds to shut down, hence not one after the other), then SIGKILL
+# what is left.
+stop_daemons() {
+    local grace=$1 name pid _
+    shift
+    local -A pids=()
+    for name in "$@"; do
+        if pid=$(pid_of "$name"); then
+            kill -TERM "$pid" 2>/dev/null || true
+            pids[$name]=$pid
+        else
+            rm -f "$DIR/pids/$name.pid"
+        fi
+    done
+    for name in "${!pids[@]}"; do
+        pid=${pids[$name]}
+        for _ in $(seq $((grace * 10))); do
+            [[ -d /proc/$pid ]] || break
+            sleep 0.1
+        done
+        if [[ -d /proc/$pid ]]; then
+            log "$name ($pid) ignored SIGTERM for ${grace} s: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do
+                [[ -d /proc/$pid ]] || break
+                sleep 0.1
+            done
+            [[ ! -d /proc/$pid ]] || die "$name ($pid) survived SIGKILL"
+        fi
+        log "stopped $name ($pid)"
+        rm -f "$DIR/pids/$name.pid"
+    done
+}
+
 main() {
     [[ $# == 2 ]] || usage
     require_root

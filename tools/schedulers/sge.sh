@@ -61,7 +61,7 @@ die_with_logs() {
     if ((${#STARTED[@]})); then
         log "stopping the daemons started so far"
         wait_for_pid_files
-        stop_daemons
+        stop_daemons 30 sge_execd sge_qmaster
     fi
     unlink_cell
     exit 1
@@ -436,39 +436,6 @@ list_jobs() {
     timeout 10 qstat -u '*' 2>/dev/null | awk 'NR > 2 { print $1 }' | sort -u || true
 }
 
-# SIGTERM both daemons (by their PID files) at once, wait up to 30 s for them to exit (qmaster's
-# controlled shutdown takes several seconds), then SIGKILL what is left.
-stop_daemons() {
-    local name pid _
-    local -A pids=()
-    for name in sge_execd sge_qmaster; do
-        if pid=$(pid_of "$name"); then
-            kill -TERM "$pid" 2>/dev/null || true
-            pids[$name]=$pid
-        else
-            rm -f "$DIR/pids/$name.pid"
-        fi
-    done
-    for name in "${!pids[@]}"; do
-        pid=${pids[$name]}
-        for _ in $(seq 300); do
-            [[ -d /proc/$pid ]] || break
-            sleep 0.1
-        done
-        if [[ -d /proc/$pid ]]; then
-            log "$name ($pid) ignored SIGTERM for 30 s: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do
-                [[ -d /proc/$pid ]] || break
-                sleep 0.1
-            done
-            [[ ! -d /proc/$pid ]] || die "$name ($pid) survived SIGKILL"
-        fi
-        log "stopped $name ($pid)"
-        rm -f "$DIR/pids/$name.pid"
-    done
-}
-
 # Remove $SGE_ROOT/$SGE_CELL if it is our link: the cell is of no use once its daemons are gone.
 unlink_cell() {
     local link=$SGE_ROOT/$SGE_CELL
@@ -485,7 +452,7 @@ cmd_down() {
     fi
     if compgen -G "$DIR/pids/*.pid" >/dev/null; then
         delete_jobs
-        stop_daemons
+        stop_daemons 30 sge_execd sge_qmaster  # qmaster's controlled shutdown takes several seconds
     else
         log "nothing to stop in $DIR"
     fi

@@ -48,8 +48,8 @@ die_with_logs() {
         tail -n 20 "$f" >&2
     done
     log "stopping the daemons started so far"
-    stop_daemons slurmd slurmctld
-    stop_daemons munged
+    stop_daemons 10 slurmd slurmctld
+    stop_daemons 10 munged
     exit 1
 }
 
@@ -283,39 +283,6 @@ cancel_jobs() {
     log "warning: jobs still listed after 20 s: $(timeout 5 squeue -h -o '%i %T' 2>/dev/null | tr '\n' ' ')"
 }
 
-# SIGTERM the given daemons (by their PID files) together, wait up to 10 s for them to exit,
-# then SIGKILL what is left. Each takes about 2 s to shut down, hence not one after the other.
-stop_daemons() {
-    local name pid _
-    local -A pids=()
-    for name in "$@"; do
-        if pid=$(pid_of "$name"); then
-            kill -TERM "$pid" 2>/dev/null || true
-            pids[$name]=$pid
-        else
-            rm -f "$DIR/pids/$name.pid"
-        fi
-    done
-    for name in "${!pids[@]}"; do
-        pid=${pids[$name]}
-        for _ in $(seq 100); do
-            [[ -d /proc/$pid ]] || break
-            sleep 0.1
-        done
-        if [[ -d /proc/$pid ]]; then
-            log "$name ($pid) ignored SIGTERM for 10 s: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do
-                [[ -d /proc/$pid ]] || break
-                sleep 0.1
-            done
-            [[ ! -d /proc/$pid ]] || die "$name ($pid) survived SIGKILL"
-        fi
-        log "stopped $name ($pid)"
-        rm -f "$DIR/pids/$name.pid"
-    done
-}
-
 cmd_down() {
     if ! compgen -G "$DIR/pids/*.pid" >/dev/null; then
         log "nothing to stop in $DIR"
@@ -323,8 +290,8 @@ cmd_down() {
     fi
     cancel_jobs
     # munged last: the Slurm daemons may still authenticate messages while they shut down.
-    stop_daemons slurmd slurmctld
-    stop_daemons munged
+    stop_daemons 10 slurmd slurmctld
+    stop_daemons 10 munged
 }
 
 main "$@"

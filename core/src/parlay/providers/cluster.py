@@ -11,6 +11,7 @@ commands, their parsing and its state table.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import shlex
 import subprocess
@@ -103,8 +104,7 @@ class ClusterProvider(ExecutionProvider):
         found: dict[str, JobStatus] = {}
         for batch in [job_ids] if self.status_lists_all else self._batches(job_ids):
             output = self.execute_wait(self._status_command(batch), tolerate=self.unknown_job_errors)
-            for job_id, code in self._parse_status(output).items():
-                found[job_id] = code if isinstance(code, JobStatus) else self.listed_status(code)
+            found.update(self._parse_status(output))
         unlisted = [job_id for job_id in job_ids if job_id not in found]
         if unlisted:
             found.update(self._final_status(unlisted))
@@ -154,9 +154,15 @@ class ClusterProvider(ExecutionProvider):
     def _status_command(self, job_ids: list[str]) -> list[str]: ...
 
     @abstractmethod
-    def _parse_status(self, stdout: str) -> dict[str, str] | dict[str, JobStatus]:
-        """Job id -> the scheduler's state code (or a `listed_status` with details), for the jobs the status
+    def _parse_status(self, stdout: str) -> dict[str, JobStatus]:
+        """Job id -> its status (`listed_status` of the scheduler's state code), for the jobs the status
         command listed."""
 
     @abstractmethod
     def _cancel_command(self, job_ids: list[str]) -> list[str]: ...
+
+
+def hms(seconds: float | None) -> str:
+    """A walltime as HH:MM:SS (hours may pass 24), rounded up to whole seconds, as PBS and Grid Engine take it."""
+    total = math.ceil(seconds or 0)
+    return f"{total // 3600:02d}:{total // 60 % 60:02d}:{total % 60:02d}"

@@ -10,10 +10,11 @@ import pytest
 from parlay.errors import ConfigurationError, ExecutionProviderException
 from parlay.launchers.builtin import SimpleLauncher
 from parlay.providers.base import JobState
+from parlay.providers.cluster import hms
 from parlay.testing.fake_scheduler import FakeScheduler
 from parlay.testing.providers import LiveProviderConformance, ProviderConformance, wait_for
 from parlay_provider_sge import GridEngineProvider
-from parlay_provider_sge.provider import accounting_status, hms, job_state, parse_qacct, parse_qstat, sge_name
+from parlay_provider_sge.provider import accounting_status, job_state, parse_qacct, parse_qstat, sge_name
 
 # --- what Son of Grid Engine 8.1.9 printed (Debian 12, tools/schedulers/sge.sh) --------------------------
 

@@ -9,7 +9,6 @@ subclass supplies those.
 
 from __future__ import annotations
 
-import math
 import re
 from abc import abstractmethod
 from typing import Any, ClassVar
@@ -17,7 +16,7 @@ from typing import Any, ClassVar
 from parlay.launchers.builtin import SingleNodeLauncher
 from parlay.providers.base import JobState, JobStatus
 from parlay.providers.checks import check_name
-from parlay.providers.cluster import ClusterProvider
+from parlay.providers.cluster import ClusterProvider, hms
 
 
 class PBSFamilyProvider(ClusterProvider):
@@ -70,7 +69,7 @@ class PBSFamilyProvider(ClusterProvider):
             "-S /bin/bash",  # the script is bash whatever the user's login shell
             f"-o {out}",
             f"-e {err}",
-            f"-l walltime={pbs_time(self.walltime_seconds)}",
+            f"-l walltime={hms(self.walltime_seconds)}",
             f"-l {self._resources(tasks_per_node)}",
         ]
         if self.account:
@@ -111,9 +110,3 @@ class PBSFamilyProvider(ClusterProvider):
         elif status < 0:
             message += " (the scheduler could not run the job to its end)"
         return JobStatus(JobState.FAILED, message=message, exit_code=status)
-
-
-def pbs_time(seconds: float | None) -> str:
-    """A walltime as PBS writes it, HH:MM:SS (hours may pass 24), rounded up to whole seconds."""
-    total = math.ceil(seconds or 0)
-    return f"{total // 3600:02d}:{total // 60 % 60:02d}:{total % 60:02d}"

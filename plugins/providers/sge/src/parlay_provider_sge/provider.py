@@ -7,7 +7,6 @@ error state (`Eqw`) is failed, with the reason `qstat -j ID` gives.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from typing import Any, ClassVar
@@ -16,7 +15,7 @@ from parlay.errors import ConfigurationError, ExecutionProviderException
 from parlay.launchers.builtin import SingleNodeLauncher
 from parlay.providers.base import JobState, JobStatus
 from parlay.providers.checks import check_name
-from parlay.providers.cluster import ClusterProvider
+from parlay.providers.cluster import ClusterProvider, hms
 
 #: qacct's answer for a job without an accounting record (yet), or before any job has ended (no file).
 _NO_RECORD = r"error: job id \S+ not found|No such file or directory"
@@ -96,7 +95,7 @@ class GridEngineProvider(ClusterProvider):
             f"-N {sge_name(job_name)}",
             f"-o {sge_path(out)}",
             f"-e {sge_path(err)}",
-            f"-l h_rt={hms(self.walltime_seconds or 0)}",
+            f"-l h_rt={hms(self.walltime_seconds)}",
         ]
         if self.queue:
             options.append(f"-q {self.queue}")
@@ -257,9 +256,3 @@ def sge_path(path: str) -> str:
     if ":" in path:
         path = ":" + path
     return f'"{path}"' if re.search(r"\s", path) else path
-
-
-def hms(seconds: float) -> str:
-    """A walltime as h_rt's HH:MM:SS, rounded up to whole seconds."""
-    minutes, secs = divmod(math.ceil(seconds), 60)
-    return f"{minutes // 60:02d}:{minutes % 60:02d}:{secs:02d}"
