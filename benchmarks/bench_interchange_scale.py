@@ -3,32 +3,31 @@ workers each (the scale of Parsl's published HTEX run).
 
     python benchmarks/bench_interchange_scale.py [--tasks 200000] [--managers 1,16,128,1024,2048]
 
-A real interchange process is started; this process plays the client and every manager over real
-ZeroMQ sockets on loopback. A simulated manager registers, then answers each task batch at once
-with a results batch, so the figure is the interchange's routing rate (client -> manager -> client),
-bounded by this one process's ability to play everyone on a 2-core machine.
+A real interchange process is started; this process plays the client (over the socket pair the
+interchange is started with) and every manager (over real ZeroMQ sockets on loopback). A simulated
+manager registers, then answers each task batch at once with a results batch, so the figure is the
+interchange's routing rate (client -> manager -> client), bounded by this one process's ability to play
+everyone on a 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
 import zmq
 
 import parlay
+from parlay_executor_htex import interchange
 from parlay_executor_htex import protocol as p
+from parlay_executor_htex.stream import Stream
 
 
-def start_interchange(logdir: str) -> tuple[subprocess.Popen, int, int]:
+def start_interchange(logdir: str) -> tuple[subprocess.Popen, Stream, int]:
     config = {
-        "client_address": "127.0.0.1",
-        "client_port_range": [55000, 56000],
         "worker_address": "127.0.0.1",
         "worker_port_range": [54000, 55000],
         "cert_dir": None,
@@ -39,23 +38,14 @@ def start_interchange(logdir: str) -> tuple[subprocess.Popen, int, int]:
         "python": p.python_version(),
         "parlay": parlay.__version__,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "parlay_executor_htex.interchange"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps(config).encode())
-    proc.stdin.close()
-    ports = json.loads(proc.stdout.readline())
-    return proc, ports["client_port"], ports["worker_port"]
+    return interchange.start(config, os.path.join(logdir, "interchange.stderr"), timeout=30)
 
 
 def run(managers: int, tasks: int, workers: int) -> float:
-    proc, client_port, worker_port = start_interchange(tempfile.mkdtemp(prefix="parlay-scale-"))
+    proc, client, worker_port = start_interchange(tempfile.mkdtemp(prefix="parlay-scale-"))
     context = zmq.Context()
     context.set(zmq.MAX_SOCKETS, managers + 16)  # one socket per simulated manager
     try:
-        client = context.socket(zmq.DEALER)
-        client.connect(f"tcp://127.0.0.1:{client_port}")
         sims = []
         for n in range(managers):
             sock = context.socket(zmq.DEALER)
@@ -68,7 +58,7 @@ def run(managers: int, tasks: int, workers: int) -> float:
             sims.append(sock)
         for sock in sims:
             assert p.unpack_json(sock.recv_multipart())["accepted"]
-        client.send_multipart([p.header(p.FUNCTION), p.FUNC_ID.pack(1), b"noop"])
+        client.send([p.header(p.FUNCTION), p.FUNC_ID.pack(1), b"noop"])
         poller = zmq.Poller()
         for sock in sims:
             poller.register(sock, zmq.POLLIN)
@@ -76,21 +66,22 @@ def run(managers: int, tasks: int, workers: int) -> float:
         started = time.perf_counter()
         for first in range(0, tasks, 10_000):
             batch = [(tid, p.NO_PRIORITY, 1, b"") for tid in range(first, min(tasks, first + 10_000))]
-            client.send_multipart(p.pack_tasks(batch))
+            client.send(p.pack_tasks(batch))
         done = 0
         while done < tasks:
+            client.flush()
             for sock, _ in poller.poll(1000):
+                if sock == client.fileno():
+                    done += sum(len(m[1]) // p.RESULT_META.size for m in client.receive() if p.kind_of(m) == p.RESULTS)
+                    continue
                 while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                     frames = sock.recv_multipart()
-                    kind = p.kind_of(frames)
-                    if sock is client:
-                        if kind == p.RESULTS:
-                            done += len(frames[1]) // p.RESULT_META.size
-                    elif kind == p.TASKS:
+                    if p.kind_of(frames) == p.TASKS:
                         sock.send_multipart(p.pack_results([(t[0], b"") for t in p.unpack_tasks(frames)]))
         return tasks / (time.perf_counter() - started)
     finally:
         context.destroy(linger=0)
+        client.close()
         proc.terminate()
         proc.wait()
 

@@ -1,9 +1,12 @@
 """htex under fire: workers, managers and the interchange really killed; strangers and garbage on its
 sockets; version mismatches; and no process left behind."""
 
+import contextlib
 import json
 import os
 import signal
+import socket
+import stat
 import time
 
 import pytest
@@ -17,6 +20,7 @@ from parlay.testing import workflow_apps as apps
 from parlay.testing.executors import process_alive
 from parlay_executor_htex import HighThroughputExecutor
 from parlay_executor_htex import protocol as p
+from parlay_executor_htex.stream import Stream
 
 
 @python_app
@@ -132,16 +136,82 @@ def test_killed_interchange_fails_everything_at_once(dfk):
         echo(1).result(TIMEOUT)
 
 
-def test_stranger_without_keys_cannot_submit(dfk):
+def test_stranger_without_keys_cannot_register_or_take_tasks(dfk):
     executor = executor_of(dfk)
-    port = executor.client_port
+    echo(0).result(TIMEOUT)  # the real manager has registered
     context = zmq.Context()
     stranger = context.socket(zmq.DEALER)
     stranger.setsockopt(zmq.LINGER, 0)
-    stranger.connect(f"tcp://127.0.0.1:{port}")
-    stranger.send_multipart(p.pack_json(p.COMMAND, {"op": "managers"}))
-    assert not stranger.poll(1500), "the interchange answered a client without the run's keys"
+    stranger.connect(f"tcp://127.0.0.1:{executor.worker_port}")
+    info = {"id": "ab" * 16, "python": p.python_version(), "parlay": parlay.__version__, "workers": 8}
+    stranger.send_multipart(p.pack_json(p.REGISTER, info))
+    assert [echo(i).result(TIMEOUT) for i in range(20)] == list(range(20))
+    assert not stranger.poll(500), "the interchange answered a manager without the run's keys"
     context.destroy(linger=0)
+    assert len(executor.command("managers")) == 1
+
+
+def listening_tcp_ports(pid):
+    """The TCP ports process `pid` listens on, from its socket inodes and the kernel's socket tables."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as stream:
+            for line in stream.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_interchange_opens_no_port_for_clients(dfk):
+    executor = executor_of(dfk)
+    assert listening_tcp_ports(executor._interchange.pid) == {executor.worker_port}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_other_users_cannot_reach_the_local_socket(dfk):
+    executor = executor_of(dfk)
+    address = os.path.join(executor._ipc_dir, "managers")
+
+    def connect_as_nobody():
+        """In a child running as `nobody`: 'refused' (no access), 'closed' (connected, then dropped) or 'open'."""
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    sock.connect(address)
+                    sock.settimeout(TIMEOUT)
+                    outcome = b"closed" if sock.recv(1) == b"" else b"open"
+                except PermissionError:
+                    outcome = b"refused"
+                os.write(write, outcome)
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.waitpid(child, 0)
+        with os.fdopen(read, "rb") as stream:
+            return stream.read().decode()
+
+    assert stat.S_IMODE(os.stat(executor._ipc_dir).st_mode) == 0o700
+    assert connect_as_nobody() == "refused"
+    # even with the folder opened up, the interchange checks who is connecting and hangs up
+    os.chmod(executor._ipc_dir, 0o755)
+    os.chmod(address, 0o777)
+    try:
+        assert connect_as_nobody() == "closed"
+    finally:
+        os.chmod(executor._ipc_dir, 0o700)
+    assert "refused a local connection from another user" in open(executor._interchange_log).read()
     assert echo("still serving").result(TIMEOUT) == "still serving"
 
 
@@ -154,31 +224,44 @@ def test_keys_are_private(dfk):
             assert os.stat(path).st_mode & 0o077 == 0
 
 
-def test_garbage_on_both_sockets_does_not_crash_the_interchange(tmp_path):
+GARBAGE = (
+    [b"junk"],
+    [b"\x01\x63"],
+    [p.header(p.TASKS), b"short"],
+    [p.header(p.RESULTS)],
+    [p.header(p.FUNCTION), b"x"],
+    [p.header(p.REGISTER), b"{not json"],
+    [p.header(p.REGISTER), b'{"id": "not hex"}'],
+    [b"", b"", b""],
+)
+
+
+def test_garbage_on_every_socket_does_not_crash_the_interchange(tmp_path):
     config = Config(executors=[htex(encrypted=False)], run_dir=str(tmp_path / "runinfo"))
     with parlay.load(config) as dfk:
         executor = executor_of(dfk)
-        client_port = executor.client_port
         context = zmq.Context()
-        for port in (client_port, executor.worker_port):
-            sock = context.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(f"tcp://127.0.0.1:{port}")
-            for frames in (
-                [b"junk"],
-                [b"\x01\x63"],
-                [p.header(p.TASKS), b"short"],
-                [p.header(p.RESULTS)],
-                [p.header(p.FUNCTION), b"x"],
-                [p.header(p.REGISTER), b"{not json"],
-                [b"", b"", b""],
-            ):
-                sock.send_multipart(frames)
+        sock = context.socket(zmq.DEALER)  # the TCP port for managers on other hosts
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(f"tcp://127.0.0.1:{executor.worker_port}")
+        for frames in GARBAGE:
+            sock.send_multipart(frames)
+        address = os.path.join(executor._ipc_dir, "managers")  # the Unix socket for managers on this host
+        for frames in GARBAGE:
+            local = Stream(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+            local.sock.connect(address)
+            local.send(frames)
+            local.close()
+        broken = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        broken.connect(address)
+        broken.sendall(b"\x00\x00\x00\x02\x00\x00\x00\x09xx")  # frame lengths that cannot fit
         time.sleep(0.5)
+        broken.close()
         context.destroy(linger=0)
         assert executor._interchange.poll() is None
         assert [echo(i).result(TIMEOUT) for i in range(5)] == list(range(5))
-        assert "dropped a malformed message" in open(os.path.join(executor._dir, "interchange.log")).read()
+        log = open(executor._interchange_log).read()
+        assert "dropped a malformed message" in log and "a manager on this host" in log
 
 
 def test_manager_with_another_python_is_refused(tmp_path):

@@ -1,9 +1,9 @@
 """`HighThroughputExecutor`: the submitting side of htex.
 
-Tasks are packed in the caller's thread and queued; one I/O thread owns the ZeroMQ socket to the
+Tasks are packed in the caller's thread and queued; one I/O thread owns the socket pair to the
 interchange: it sends queued tasks in batches (a function's bytes once per run), settles futures from
 result batches, turns loss reports into `WorkerLost`/`ManagerLost`, and notices at once when the
-interchange process dies.
+interchange process dies (its end of the pair closes).
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-import zmq
-
 import parlay
 from parlay.errors import (
     BadStateException,
@@ -39,10 +37,11 @@ from parlay.errors import (
 from parlay.executors.blocks import BlockProviderExecutor
 from parlay.futures import ExecutorFuture
 from parlay.serialize import function_id, pack_arguments, settle
+from parlay_executor_htex import interchange
 from parlay_executor_htex import protocol as p
-from parlay_executor_htex import transport as wire
 from parlay_executor_htex.resources import cpu_sets, worker_count
-from parlay_executor_htex.security import client_socket, create_keys
+from parlay_executor_htex.security import create_keys
+from parlay_executor_htex.stream import Closed
 
 _START_TIMEOUT = 30.0
 _COMMAND_TIMEOUT = 10.0
@@ -172,6 +171,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
         self._wake_r, self._wake_w = os.pipe()
         self._wake_pending = False
         self._closing = False
+        self._stopping = False  # the interchange was told to shut down: its connection closing is expected
         self._broken: BaseException | None = None
         self._interchange: subprocess.Popen | None = None
         self._io: threading.Thread | None = None
@@ -234,8 +234,6 @@ class HighThroughputExecutor(BlockProviderExecutor):
         self._ipc_dir = tempfile.mkdtemp(prefix="parlay-htex-")
         config = {
             "ipc_dir": self._ipc_dir,
-            "client_address": "127.0.0.1",
-            "client_port_range": list(self.interchange_port_range),
             "worker_address": "127.0.0.1" if loopback else "*",
             "worker_port_range": list(self.worker_port_range),
             "cert_dir": self._cert_dir,
@@ -247,29 +245,12 @@ class HighThroughputExecutor(BlockProviderExecutor):
             "parlay": parlay.__version__,
         }
         self._interchange_log = os.path.join(self._dir, "interchange.log")
-        with open(os.path.join(self._dir, "interchange.stderr"), "ab") as stderr:
-            self._interchange = subprocess.Popen(
-                [sys.executable, "-m", "parlay_executor_htex.interchange"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
+        try:
+            self._interchange, self._link, self.worker_port = interchange.start(
+                config, os.path.join(self._dir, "interchange.stderr"), _START_TIMEOUT
             )
-        assert self._interchange.stdin is not None and self._interchange.stdout is not None
-        self._interchange.stdin.write(json.dumps(config).encode())
-        self._interchange.stdin.close()
-        ready, _, _ = select.select([self._interchange.stdout], [], [], _START_TIMEOUT)
-        line = self._interchange.stdout.readline() if ready else b""
-        if not line:
-            self._interchange.kill()
-            self._interchange.wait()
-            raise BadStateException(self.label, f"the interchange did not start: {self._interchange_tail()}")
-        ports = json.loads(line)
-        self.worker_port = ports["worker_port"]
-        self._context = zmq.Context()
-        self._sock = client_socket(self._context, zmq.DEALER, self._cert_dir)
-        self._sock.setsockopt(zmq.LINGER, 0)
-        self.client_port = ports["client_port"]
-        self._sock.connect(f"ipc://{self._ipc_dir}/client")
+        except RuntimeError as exc:
+            raise BadStateException(self.label, f"{exc}: {self._interchange_tail()}") from None
         self._io = threading.Thread(target=self._io_loop, name=f"parlay-{self.label}-io", daemon=True)
         self._io.start()
 
@@ -303,7 +284,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
             "--mem-per-worker": self.mem_per_worker,
             "--drain-period": self.drain_period,
             "--cert-dir": self._cert_dir,
-            "--ipc": f"{self._ipc_dir}/workers" if loopback else None,
+            "--ipc": interchange.local_address(self._ipc_dir) if loopback else None,
             "--available-accelerators": ",".join(self.available_accelerators) or None,
         }
         words = [sys.executable, "-m", "parlay_executor_htex.manager"]
@@ -314,6 +295,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
 
     def _stop_service(self) -> None:
         if self._interchange is not None and self._interchange.poll() is None:
+            self._stopping = True
             with contextlib.suppress(ExecutorError):  # it may be too busy or broken to answer: it is killed below
                 self.command("shutdown", timeout=3)
             try:
@@ -327,7 +309,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
             self._io.join(timeout=10)
         self._fail_all(TaskCancelled(f"executor {self.label} shut down before the task finished"))
         if self._io is not None:
-            self._context.destroy(linger=0)
+            self._link.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
         shutil.rmtree(self._ipc_dir, ignore_errors=True)
@@ -385,26 +367,34 @@ class HighThroughputExecutor(BlockProviderExecutor):
     # --- the I/O thread -----------------------------------------------------------------------------
 
     def _io_loop(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self._sock, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        link = self._link
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        poller.register(link, select.POLLIN)
+        writing = False
         while not self._closing:
             events = dict(poller.poll(100))
             if self._wake_r in events:
                 self._wake_pending = False
                 os.read(self._wake_r, 4096)
-            if self._sock in events:
-                self._receive()
-            self._send()
-            if self._interchange is not None and self._interchange.poll() is not None and not self._closing:
-                self._interchange_died()
+            try:
+                if link.fileno() in events:
+                    link.flush()
+                    self._receive()
+                self._send()
+            except Closed:
+                if not self._stopping:
+                    self._interchange_died()
                 return
+            if link.pending != writing:  # wait for the socket to take the rest
+                writing = not writing
+                poller.modify(link, select.POLLIN | (select.POLLOUT if writing else 0))
 
     def _send(self) -> None:
         while self._commands:
             frames, answer = self._commands.popleft()
             self._replies.append(answer)
-            wire.send(self._sock, frames)
+            self._link.send(frames)
         if not self._outgoing_meta:
             return
         with self._outgoing_lock:
@@ -412,12 +402,11 @@ class HighThroughputExecutor(BlockProviderExecutor):
             meta, self._outgoing_meta = self._outgoing_meta, bytearray()
             payloads, self._outgoing_payloads = self._outgoing_payloads, bytearray()
         for number, function in functions:  # before the first task that uses it
-            wire.send(self._sock, [p.header(p.FUNCTION), p.FUNC_ID.pack(number), function])
-        wire.send(self._sock, [p.header(p.TASKS), meta, payloads])
+            self._link.send([p.header(p.FUNCTION), p.FUNC_ID.pack(number), function])
+        self._link.send([p.header(p.TASKS), meta, payloads])
 
     def _receive(self) -> None:
-        while wire.readable(self._sock):
-            frames = wire.receive(self._sock)
+        for frames in self._link.receive():
             kind = p.kind_of(frames)
             if kind == p.RESULTS:
                 pop = self._futures.pop
@@ -436,10 +425,12 @@ class HighThroughputExecutor(BlockProviderExecutor):
 
     def _interchange_died(self) -> None:
         assert self._interchange is not None
+        try:
+            how = f"exited with code {self._interchange.wait(timeout=_COMMAND_TIMEOUT)}"
+        except subprocess.TimeoutExpired:
+            how = "closed its connection but is still running"
         error = BadStateException(
-            self.label,
-            f"the interchange (pid {self._interchange.pid}) exited with code {self._interchange.returncode}; "
-            f"{self._interchange_tail()}",
+            self.label, f"the interchange (pid {self._interchange.pid}) {how}; {self._interchange_tail()}"
         )
         self.set_bad_state_and_fail_all(error)
         while self._replies:

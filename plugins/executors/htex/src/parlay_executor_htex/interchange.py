@@ -4,7 +4,10 @@ It queues tasks by priority, hands them to managers with free capacity in batche
 and losses back, watches heartbeats, and stops when its parent does. Payloads are opaque bytes here:
 nothing from the network is ever unpickled, and a malformed message is logged and dropped.
 
-    python -m parlay_executor_htex.interchange < config.json
+The submitting process starts it (`start`) with one end of a socket pair, its only client: no port is
+opened for clients, so no other process can submit tasks. Managers on other hosts connect over TCP
+(CurveZMQ unless encryption is off); managers on this host over a Unix socket in the run's private
+folder, and only processes of the same user are accepted there.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ import heapq
 import json
 import logging
 import os
+import select
 import signal
+import socket
+import struct
+import subprocess
 import sys
 import time
 from typing import Any
@@ -23,6 +30,7 @@ import zmq
 from parlay_executor_htex import protocol as p
 from parlay_executor_htex import transport as wire
 from parlay_executor_htex.security import server_socket
+from parlay_executor_htex.stream import Closed, Stream
 
 logger = logging.getLogger("parlay.htex.interchange")
 
@@ -63,7 +71,7 @@ class Interchange:
         self.context = zmq.Context()
         self.authenticator = None
         cert_dir = config.get("cert_dir")
-        self.client = server_socket(self.context, zmq.ROUTER, cert_dir)
+        self.client = Stream(socket.socket(fileno=int(config["client_fd"])))
         self.workers = server_socket(self.context, zmq.ROUTER, cert_dir)
         if cert_dir:
             from zmq.auth.thread import ThreadAuthenticator
@@ -73,15 +81,25 @@ class Interchange:
             self.authenticator = ThreadAuthenticator(self.context)
             self.authenticator.start()
             self.authenticator.configure_curve(domain="*", location=authorized_dir(cert_dir))
-        for sock in (self.client, self.workers):
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # an unknown destination raises instead of vanishing
-        self.client_port = _bind(self.client, config["client_address"], config["client_port_range"])
-        self.worker_port = _bind(self.workers, config["worker_address"], config["worker_port_range"])
-        if config.get("ipc_dir"):  # processes on this host skip TCP
-            self.client.bind(f"ipc://{config['ipc_dir']}/client")
-            self.workers.bind(f"ipc://{config['ipc_dir']}/workers")
-        self.client_id: bytes | None = None
+        self.workers.setsockopt(zmq.LINGER, 0)
+        self.workers.setsockopt(zmq.ROUTER_MANDATORY, 1)  # an unknown destination raises instead of vanishing
+        low, high = config["worker_port_range"]
+        self.worker_port = self.workers.bind_to_random_port(
+            f"tcp://{config['worker_address']}", min_port=low, max_port=high
+        )
+        self.poller = zmq.Poller()
+        self.poller.register(self.client.fileno(), zmq.POLLIN)
+        self.poller.register(self.workers, zmq.POLLIN)
+        self.writing: set[int] = set()  # streams polled for writability: their sends wait for the socket
+        self.listener: socket.socket | None = None
+        self.local: dict[int, Stream] = {}  # connections of managers on this host, by file descriptor
+        self.local_named: dict[bytes, Stream] = {}  # the same, by manager identity once it registered
+        if config.get("ipc_dir"):
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(local_address(config["ipc_dir"]))
+            self.listener.listen(128)
+            self.listener.setblocking(False)
+            self.poller.register(self.listener.fileno(), zmq.POLLIN)
         self.managers: dict[bytes, Manager] = {}
         self.queue: list[tuple[int, int, int, bytes]] = []  # (priority, task id, function id, payload)
         self.functions: dict[int, bytes] = {}
@@ -93,40 +111,120 @@ class Interchange:
     # --- the loop ---------------------------------------------------------------------------------
 
     def run(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self.client, zmq.POLLIN)
-        poller.register(self.workers, zmq.POLLIN)
+        client = self.client.fileno()
+        listener = self.listener.fileno() if self.listener else None
         next_beat = time.monotonic() + self.heartbeat_period
         timeout_ms = int(min(self.heartbeat_period, 1.0) * 1000)
         while self.running:
-            events = dict(poller.poll(timeout_ms))
-            if self.client in events:
-                self._drain(self.client, self._from_client)
-            if self.workers in events:
-                self._drain(self.workers, self._from_manager)
-            self._dispatch()
-            now = time.monotonic()
-            if now >= next_beat:
-                next_beat = now + self.heartbeat_period
-                self._heartbeat(now)
+            events = dict(self.poller.poll(timeout_ms))
+            try:
+                if client in events:
+                    self.client.flush()
+                    for frames in self.client.receive():
+                        self._handle(self._from_client, b"client", frames)
+                if self.workers in events:
+                    self._drain()
+                for fd in events.keys() & self.local.keys():
+                    self._from_local(fd)
+                if listener in events:
+                    self._accept()
+                self._dispatch()
+                now = time.monotonic()
+                if now >= next_beat:
+                    next_beat = now + self.heartbeat_period
+                    self._heartbeat(now)
+            except Closed:  # only the client's closing reaches here: managers' is handled where it happens
+                logger.info("the submitting process closed its connection; stopping")
+                break
+            self._watch_writes()
         self._stop_managers()
 
-    def _drain(self, sock: zmq.Socket, handle: Any) -> None:
-        """Handle every message waiting on `sock`, up to a bound so neither side starves."""
+    def _watch_writes(self) -> None:
+        """Poll for writability exactly the streams whose sends wait for their socket."""
+        for fd, stream in ((self.client.fileno(), self.client), *self.local.items()):
+            if stream.pending != (fd in self.writing):
+                self.writing ^= {fd}
+                self.poller.modify(fd, zmq.POLLIN | (zmq.POLLOUT if stream.pending else 0))
+
+    def _drain(self) -> None:
+        """Handle the managers' waiting messages, up to a bound so the client is not starved."""
         for _ in range(10_000):
-            if not wire.readable(sock):
+            if not wire.readable(self.workers):
                 return
-            identity, *frames = wire.receive(sock)
+            identity, *frames = wire.receive(self.workers)
+            self._handle(self._from_manager, identity, frames)
+
+    @staticmethod
+    def _handle(handler: Any, identity: bytes, frames: list[bytes]) -> None:
+        try:
+            handler(identity, frames)
+        except Closed:
+            raise
+        except Exception as exc:  # whatever arrives, the interchange keeps serving the others
+            logger.warning("dropped a malformed message from %s: %r", identity.hex(), exc)
+
+    # --- managers on this host -------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        while True:
             try:
-                handle(identity, frames)
-            except Exception as exc:  # whatever arrives, the interchange keeps serving the others
-                logger.warning("dropped a malformed message from %s: %r", identity.hex(), exc)
+                sock, _ = self.listener.accept()
+            except BlockingIOError:
+                return
+            if not _same_user(sock):
+                logger.warning("refused a local connection from another user")
+                sock.close()
+                continue
+            stream = Stream(sock)
+            self.local[stream.fileno()] = stream
+            self.poller.register(stream.fileno(), zmq.POLLIN)
+
+    def _from_local(self, fd: int) -> None:
+        stream = self.local[fd]
+        try:
+            stream.flush()
+            messages = stream.receive()
+        except Closed as exc:
+            self._drop_local(fd, f"its connection closed ({exc})")
+            return
+        for frames in messages:
+            if stream.name is None and not self._name_local(stream, frames):
+                continue
+            assert stream.name is not None
+            self._handle(self._from_manager, stream.name, frames)
+
+    def _name_local(self, stream: Stream, frames: list[bytes]) -> bool:
+        """A local manager's first message must be its REGISTER: the id in it names the connection."""
+        try:
+            if p.kind_of(frames) != p.REGISTER:
+                raise p.ProtocolError("the first message of a connection must be REGISTER")
+            name = bytes.fromhex(p.unpack_json(frames)["id"])
+            if not name or name in self.local_named or name in self.managers:
+                raise p.ProtocolError("a missing or duplicate manager id")
+        except Exception as exc:
+            logger.warning("dropped a malformed message from a manager on this host: %r", exc)
+            return False
+        stream.name = name
+        self.local_named[name] = stream
+        return True
+
+    def _drop_local(self, fd: int, reason: str) -> None:
+        stream = self.local.pop(fd)
+        self.poller.unregister(fd)
+        self.writing.discard(fd)
+        if stream.name is None:
+            logger.warning("a connection from this host that never registered closed: %s", reason)
+        else:
+            if stream.name in self.managers:
+                self._lose_manager(stream.name, reason)
+            del self.local_named[stream.name]
+        stream.close()
 
     # --- the client -------------------------------------------------------------------------------
 
     def _from_client(self, identity: bytes, frames: list[bytes]) -> None:
         kind = p.kind_of(frames)
-        self.client_id = identity
         if kind == p.TASKS:
             push = heapq.heappush
             for task_id, priority, function, payload in p.unpack_tasks(frames):
@@ -161,13 +259,7 @@ class Interchange:
         self._to_client(p.pack_json(p.REPLY, {"op": op, "reply": reply}))
 
     def _to_client(self, frames: list[bytes]) -> None:
-        if self.client_id is None:
-            logger.warning("no client to send %s to", p.NAMES[frames[0][1]])
-            return
-        try:
-            wire.send(self.client, [self.client_id, *frames])
-        except zmq.ZMQError as exc:
-            logger.warning("cannot reach the client: %s", exc)
+        self.client.send(frames)
 
     # --- managers ---------------------------------------------------------------------------------
 
@@ -208,6 +300,13 @@ class Interchange:
         self._to_manager(identity, p.pack_json(p.REGISTERED, {"accepted": True}))
 
     def _to_manager(self, identity: bytes, frames: list[bytes]) -> bool:
+        stream = self.local_named.get(identity)
+        if stream is not None:
+            try:
+                stream.send(frames)
+                return True
+            except Closed:  # noticed, and the manager lost, when its connection is next read
+                return False
         try:
             wire.send(self.workers, [identity, *frames])
             return True
@@ -263,11 +362,56 @@ class Interchange:
     def close(self) -> None:
         if self.authenticator is not None:
             self.authenticator.stop()
+        for stream in (self.client, *self.local.values()):
+            stream.close()
+        if self.listener is not None:
+            self.listener.close()
         self.context.destroy(linger=0)
 
 
-def _bind(sock: zmq.Socket, address: str, port_range: list[int]) -> int:
-    return sock.bind_to_random_port(f"tcp://{address}", min_port=port_range[0], max_port=port_range[1])
+def local_address(ipc_dir: str) -> str:
+    """The Unix socket local managers connect to, in the run's private folder."""
+    return os.path.join(ipc_dir, "managers")
+
+
+def _same_user(sock: socket.socket) -> bool:
+    """Whether the process at the other end of a Unix socket runs as this user (where the OS can tell)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return True  # the folder's permissions alone keep other users out
+    credentials = struct.Struct("3i")
+    _pid, uid, _gid = credentials.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, credentials.size))
+    return uid == os.getuid()
+
+
+def start(config: dict[str, Any], stderr_path: str, timeout: float) -> tuple[subprocess.Popen, Stream, int]:
+    """Start an interchange process; return it, the stream to it and its worker port.
+
+    `config` holds everything `Interchange` reads but `client_fd`; raises `RuntimeError` if the
+    interchange has not reported its port within `timeout` seconds (it is then killed).
+    """
+    ours, theirs = socket.socketpair()
+    fd = theirs.fileno()
+    with open(stderr_path, "ab") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from parlay_executor_htex.interchange import main; main()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            pass_fds=[fd],
+        )
+    theirs.close()
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps({**config, "client_fd": fd}).encode())
+    proc.stdin.close()
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else b""
+    proc.stdout.close()
+    if not line:
+        proc.kill()
+        proc.wait()
+        ours.close()
+        raise RuntimeError(f"the interchange did not start within {timeout:g} s")
+    return proc, Stream(ours), json.loads(line)["worker_port"]
 
 
 def main() -> None:
@@ -280,7 +424,7 @@ def main() -> None:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     interchange = Interchange(config)
-    print(json.dumps({"client_port": interchange.client_port, "worker_port": interchange.worker_port}), flush=True)
+    print(json.dumps({"worker_port": interchange.worker_port}), flush=True)
     try:
         interchange.run()
     finally:

@@ -32,6 +32,7 @@ from parlay_executor_htex import protocol as p
 from parlay_executor_htex import transport as wire
 from parlay_executor_htex.resources import cpu_sets, worker_count
 from parlay_executor_htex.security import client_socket
+from parlay_executor_htex.stream import Closed, Stream
 
 logger = logging.getLogger("parlay.htex.manager")
 
@@ -45,6 +46,8 @@ SHORT_TASK = 0.01
 AUTO_PREFETCH_PER_WORKER = 16
 #: Seconds before the block's walltime ends when the manager stops taking tasks (at most half the block's life).
 DEADLINE_MARGIN = 60.0
+#: Seconds a stopping manager waits for its last messages to leave.
+STOP_GRACE = 5.0
 
 
 class Worker:
@@ -71,11 +74,7 @@ class NodeManager:
         )
         self.cpus = cpu_sets(args.cpu_affinity, self.workers_total)
         self.context = zmq.Context()
-        self.sock = client_socket(self.context, zmq.DEALER, args.cert_dir)
-        self.sock.setsockopt(zmq.IDENTITY, self.id)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        tcp = f"tcp://{args.addresses.split(',')[0]}:{args.port}"
-        self.sock.connect(f"ipc://{args.ipc}" if args.ipc else tcp)
+        self.link = self.connect()
         self.functions: dict[int, bytes] = {}
         self.queue: collections.deque[tuple[int, int, bytes]] = collections.deque()  # task id, function, payload
         self.workers: dict[int, Worker] = {}
@@ -89,6 +88,22 @@ class NodeManager:
         self.last_heard = time.monotonic()
         self.deadline = block_deadline(os.environ.get("PARLAY_BLOCK_DEADLINE"), self.started)
         self.log_path = os.path.join(args.logdir, "manager.log")
+
+    def connect(self) -> wire.Link | Stream:
+        """Reach the interchange: over its Unix socket when on its host, else over ZeroMQ and TCP."""
+        if self.args.ipc:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(self.args.ipc)
+            except OSError as exc:
+                sock.close()
+                raise SystemExit(f"cannot reach the interchange at {self.args.ipc}: {exc}") from None
+            return Stream(sock)
+        zsock = client_socket(self.context, zmq.DEALER, self.args.cert_dir)
+        zsock.setsockopt(zmq.IDENTITY, self.id)
+        zsock.setsockopt(zmq.LINGER, 0)
+        zsock.connect(f"tcp://{self.args.addresses.split(',')[0]}:{self.args.port}")
+        return wire.Link(zsock)
 
     # --- workers ----------------------------------------------------------------------------------
 
@@ -143,6 +158,7 @@ class NodeManager:
 
     def register(self) -> None:
         info = {
+            "id": self.id.hex(),
             "block_id": self.args.block_id,
             "hostname": self.hostname,
             "workers": self.workers_total,
@@ -152,26 +168,36 @@ class NodeManager:
             "pid": os.getpid(),
             "log": self.log_path,
         }
-        wire.send(self.sock, p.pack_json(p.REGISTER, info))
-        if not self.sock.poll(self.args.heartbeat_threshold * 1000):
-            raise SystemExit(
-                f"the interchange did not answer the registration within {self.args.heartbeat_threshold} s"
-            )
-        frames = wire.receive(self.sock)
+        self.link.send(p.pack_json(p.REGISTER, info))
+        deadline = time.monotonic() + self.args.heartbeat_threshold
+        try:
+            while not (messages := self.link.receive()):
+                self.link.flush()
+                left = deadline - time.monotonic()
+                if left <= 0 or not zmq.select([self.link.pollable], [], [], left)[0]:
+                    raise SystemExit(
+                        f"the interchange did not answer the registration within {self.args.heartbeat_threshold} s"
+                    )
+        except Closed as exc:
+            raise SystemExit(f"the interchange closed the connection: {exc}") from None
+        frames, *early = messages
         if p.kind_of(frames) != p.REGISTERED:
             raise SystemExit("the interchange answered the registration with something else")
         answer = p.unpack_json(frames)
         if not answer.get("accepted"):
             raise SystemExit(f"the interchange refused this manager: {answer.get('reason')}")
         logger.info("registered with %d workers", self.workers_total)
+        self.handle(early)  # tasks may follow the answer closely enough to arrive with it
 
     def run(self) -> None:
         self.register()
         for rank in range(self.workers_total):
             self.spawn(rank)
         poller = zmq.Poller()
-        poller.register(self.sock, zmq.POLLIN)
+        link = self.link.pollable
+        poller.register(link, zmq.POLLIN)
         registered: set[int] = set()
+        writing = False
         next_beat = time.monotonic() + self.args.heartbeat_period
         while self.running:
             if registered != self.workers.keys():  # a worker died or was replaced
@@ -180,28 +206,39 @@ class NodeManager:
                 for fd in registered - self.workers.keys():
                     poller.unregister(fd)
                 registered = set(self.workers)
-            for what, _ in poller.poll(200):
-                if what is self.sock:
-                    self.receive()
-                elif what in self.workers:
-                    self.from_worker(self.workers[what])
-            if self.queue:
-                self.assign()
-            if self.results or self.lost:
-                self.send_results()
-            now = time.monotonic()
-            if now >= next_beat:
-                next_beat = now + self.args.heartbeat_period
-                wire.send(self.sock, [p.header(p.HEARTBEAT)])
-                if now - self.last_heard > self.args.heartbeat_threshold:
-                    logger.error("the interchange has been silent for %.0f s; stopping", now - self.last_heard)
-                    self.running = False
-            self.check_drain(now)
+            try:
+                self.step(poller.poll(200), link)
+                now = time.monotonic()
+                if now >= next_beat:
+                    next_beat = now + self.args.heartbeat_period
+                    self.link.send([p.header(p.HEARTBEAT)])
+                    if now - self.last_heard > self.args.heartbeat_threshold:
+                        logger.error("the interchange has been silent for %.0f s; stopping", now - self.last_heard)
+                        self.running = False
+                self.check_drain(now)
+            except Closed as exc:
+                logger.error("the interchange closed the connection (%s); stopping", exc)
+                self.running = False
+            if self.link.pending != writing:  # wait for the socket to take the rest
+                writing = not writing
+                poller.modify(link, zmq.POLLIN | (zmq.POLLOUT if writing else 0))
         self.stop()
 
-    def receive(self) -> None:
-        while wire.readable(self.sock):
-            frames = wire.receive(self.sock)
+    def step(self, events: list[tuple[Any, int]], link: Any) -> None:
+        """Handle what the poll reported, hand out tasks and send results."""
+        for what, _ in events:
+            if what == link:
+                self.link.flush()
+                self.handle(self.link.receive())
+            elif what in self.workers:
+                self.from_worker(self.workers[what])
+        if self.queue:
+            self.assign()
+        if self.results or self.lost:
+            self.send_results()
+
+    def handle(self, messages: list[list[bytes]]) -> None:
+        for frames in messages:
             self.last_heard = time.monotonic()
             kind = p.kind_of(frames)
             if kind == p.TASKS:
@@ -241,7 +278,7 @@ class NodeManager:
         wanted = self.workers_total * (1 + AUTO_PREFETCH_PER_WORKER if short else 1)
         if wanted != self.capacity:
             self.capacity = wanted
-            wire.send(self.sock, [p.header(p.CAPACITY), p.FUNC_ID.pack(wanted)])
+            self.link.send([p.header(p.CAPACITY), p.FUNC_ID.pack(wanted)])
 
     def assign(self) -> None:
         """Give queued tasks to ready workers: one each, and a second in line while tasks are short."""
@@ -264,10 +301,10 @@ class NodeManager:
 
     def send_results(self) -> None:
         if self.results:
-            wire.send(self.sock, p.pack_results(self.results))
+            self.link.send(p.pack_results(self.results))
             self.results = []
         for task_id, detail in self.lost:
-            wire.send(self.sock, [p.header(p.LOST), p.pack_ids([task_id]), json.dumps(detail).encode()])
+            self.link.send([p.header(p.LOST), p.pack_ids([task_id]), json.dumps(detail).encode()])
         self.lost = []
 
     def check_drain(self, now: float) -> None:
@@ -292,7 +329,7 @@ class NodeManager:
     def start_draining(self, why: str) -> None:
         logger.info("%s: taking no more tasks", why)
         self.draining = True
-        wire.send(self.sock, [p.header(p.DRAIN)])
+        self.link.send([p.header(p.DRAIN)])
 
     def stop(self) -> None:
         for worker in self.workers.values():
@@ -305,6 +342,7 @@ class NodeManager:
             except subprocess.TimeoutExpired:
                 worker.proc.kill()
                 worker.proc.wait()
+        self.link.close(grace=STOP_GRACE)  # the last results of a drain must reach the interchange
         self.context.destroy(linger=0)
 
 
@@ -322,7 +360,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--addresses", required=True, help="interchange addresses, comma separated")
     parser.add_argument("--port", type=int, required=True, help="the interchange's worker port")
     parser.add_argument("--cert-dir", default=None, help="the run's CurveZMQ keys (omit when unencrypted)")
-    parser.add_argument("--ipc", default=None, help="the interchange's Unix socket, when on this host")
+    parser.add_argument("--ipc", default=None, help="the interchange's Unix socket, when on its host")
     parser.add_argument("--block-id", default="0")
     parser.add_argument("--logdir", required=True)
     parser.add_argument("--max-workers-per-node", type=int, default=None)

@@ -1,8 +1,9 @@
 """The htex wire protocol, version 1: one place for every message kind and its layout.
 
-Every message is a ZeroMQ multipart message whose first frame is a 2-byte header: the protocol version
-and the message kind. Task and result payloads are opaque bytes to the interchange: it reads only
-the fixed-size metadata frames and never unpickles anything. See the plugin's README for the table.
+Every message is a list of frames (a ZeroMQ multipart message, or one framed by `stream` on the hops
+within the submitting host) whose first frame is a 2-byte header: the protocol version and the message
+kind. Task and result payloads are opaque bytes to the interchange: it reads only the fixed-size
+metadata frames and never unpickles anything. See the plugin's README for the table.
 """
 
 from __future__ import annotations

@@ -38,3 +38,30 @@ def receive(sock: zmq.Socket) -> list[bytes]:
 def readable(sock: zmq.Socket) -> bool:
     """Whether a message is waiting on `sock`."""
     return bool(_get(sock, _EVENTS) & _POLLIN)
+
+
+class Link:
+    """A manager's ZeroMQ connection to the interchange, with the interface of `stream.Stream`."""
+
+    pending = False  # ZeroMQ queues what the socket cannot take yet
+
+    def __init__(self, sock: zmq.Socket):
+        self.sock = sock
+        self.pollable = sock
+
+    def send(self, frames: list[bytes]) -> None:
+        send(self.sock, frames)
+
+    def flush(self) -> bool:
+        return True
+
+    def receive(self) -> list[list[bytes]]:
+        """The messages waiting, up to a bound so the manager's workers are not starved."""
+        messages: list[list[bytes]] = []
+        while len(messages) < 10_000 and readable(self.sock):
+            messages.append(receive(self.sock))
+        return messages
+
+    def close(self, grace: float = 0.0) -> None:
+        """Close the socket, first giving what waits to be sent up to `grace` seconds to go."""
+        self.sock.close(linger=int(grace * 1000))
