@@ -1,11 +1,13 @@
 """End to end through real schedulers started for the session by tools/schedulers (Slurm and Grid Engine):
 the seed user's config scaled down to this machine, a submitter stopped by SIGTERM or Ctrl-C (it cancels its
-own jobs) or killed with SIGKILL (then `parlay cleanup` does),
-a block that cannot start, and an MPI app whose ranks MpiExecLauncher starts inside a Slurm job."""
+own jobs), killed with SIGKILL (its interchange stops the blocks' managers, so the jobs end), or killed with
+its interchange (then `parlay cleanup` cancels the jobs), a block that cannot start, and an MPI app whose
+ranks MpiExecLauncher starts inside a Slurm job."""
 
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -53,12 +55,14 @@ def seed_provider(scheduler, **options):
     return GridEngineProvider(queue=os.environ["PARLAY_TEST_SGE_QUEUE"], **{**common, **options})
 
 
-def seed_config(run_dir, scheduler="slurm", **provider_options):
+def seed_config(run_dir, scheduler="slurm", address=None, **provider_options):
     """The seed user's config with 2 workers."""
     from parlay.executors import HighThroughputExecutor
 
     provider = seed_provider(scheduler, **provider_options)
-    executor = HighThroughputExecutor(label="my_hpc_cluster", max_workers_per_node=2, provider=provider)
+    executor = HighThroughputExecutor(
+        label="my_hpc_cluster", max_workers_per_node=2, provider=provider, address=address
+    )
     return Config(executors=[executor], run_dir=str(run_dir), strategy_period=1)
 
 
@@ -104,8 +108,18 @@ def test_seed_config_runs_200_tasks_and_leaves_no_job(tmp_path, scheduler):
     assert_no_job_left(scheduler, jobs)
 
 
-def stopped_submitter(tmp_path, scheduler, signum):
-    """Run a submitter whose block is running, stop it with `signum`; its run directory and job ids."""
+def network_address():
+    """This host's address on its network (not loopback), as compute nodes would reach a login node."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # picks the route's source address; sends nothing
+        return probe.getsockname()[0]
+
+
+def stopped_submitter(tmp_path, scheduler, signum, whole_group=False):
+    """Run a submitter whose block is running, stop it (or with `whole_group`, it and its interchange) with
+    `signum`; its run directory and job ids. With `whole_group` the managers connect over the network, as
+    from compute nodes: managers on the submitting host would see their local connection close and stop."""
+    address = network_address() if whole_group else None
     program = tmp_path / "submitter.py"
     program.write_text(
         textwrap.dedent(
@@ -119,21 +133,27 @@ def stopped_submitter(tmp_path, scheduler, signum):
             def one():
                 return 1
 
-            dfk = parlay.load(seed_config({str(tmp_path / "runinfo")!r}, {scheduler!r}))
+            dfk = parlay.load(seed_config({str(tmp_path / "runinfo")!r}, {scheduler!r}, {address!r}))
             one().result(120)
             print(dfk.run_dir, flush=True)
             time.sleep(600)
             """
         )
     )
-    submitter = subprocess.Popen([sys.executable, str(program)], stdout=subprocess.PIPE, text=True)
+    submitter = subprocess.Popen(
+        [sys.executable, str(program)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         run_dir = submitter.stdout.readline().strip()
         assert run_dir, "the submitter did not get its first result"
         jobs = journaled_jobs(run_dir)
         assert listed(scheduler, jobs), "the block runs while the submitter is alive"
     finally:
-        submitter.send_signal(signum)
+        if whole_group:  # frozen first, so neither can tell the managers anything: as if its host went down
+            os.killpg(submitter.pid, signal.SIGSTOP)
+            os.killpg(submitter.pid, signum)
+        else:
+            submitter.send_signal(signum)
         submitter.wait(TIMEOUT)
     return run_dir, jobs
 
@@ -144,9 +164,15 @@ def test_a_stopped_submitter_cancels_its_own_jobs(tmp_path, scheduler, signum):
     assert_no_job_left(scheduler, jobs)
 
 
-def test_sigkilled_submitter_then_parlay_cleanup_leaves_no_job(tmp_path, scheduler):
-    run_dir, jobs = stopped_submitter(tmp_path, scheduler, signal.SIGKILL)
-    assert listed(scheduler, jobs), "a SIGKILLed submitter cannot cancel its jobs: they are orphans now"
+def test_sigkilled_submitter_leaves_no_job(tmp_path, scheduler):
+    """The interchange sees its submitter's end of their socket pair close and stops the managers."""
+    _, jobs = stopped_submitter(tmp_path, scheduler, signal.SIGKILL)
+    wait_for(lambda: not listed(scheduler, jobs), "the blocks to end once their managers stop")
+
+
+def test_sigkilled_submitter_and_interchange_then_parlay_cleanup_leaves_no_job(tmp_path, scheduler):
+    run_dir, jobs = stopped_submitter(tmp_path, scheduler, signal.SIGKILL, whole_group=True)
+    assert listed(scheduler, jobs), "with the interchange killed too, nothing stops the blocks: they are orphans"
     cleanup = subprocess.run(
         [sys.executable, "-m", "parlay.cli", "cleanup", run_dir], capture_output=True, text=True, timeout=TIMEOUT
     )
