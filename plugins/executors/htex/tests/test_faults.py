@@ -107,19 +107,28 @@ def test_killed_worker_is_retried(tmp_path):
         assert apps.die_first_time(str(tmp_path / "marker")).result(TIMEOUT) == "survived"
 
 
-def test_killed_manager_fails_its_tasks_with_manager_lost(dfk):
-    executor = executor_of(dfk)
-    echo(0).result(TIMEOUT)
-    [manager] = executor.command("managers")
-    running = nap(60)
-    wait_until(lambda: executor.command("managers")[0]["tasks"] == 1, "the task to reach the manager")
-    os.kill(manager["pid"], signal.SIGKILL)
-    with pytest.raises(ManagerLost) as info:
-        running.result(TIMEOUT)
+@pytest.mark.parametrize(
+    "connection, reason",
+    [("local", "its connection closed"), ("tcp", "no heartbeat for")],
+    ids=["on the submitting host", "over TCP"],
+)
+def test_killed_manager_fails_its_tasks_with_manager_lost(tmp_path, tcp_launch_cmd, connection, reason):
+    """A manager on the submitting host is missed as its socket closes; one over TCP when its heartbeats stop."""
+    options = {"launch_cmd": tcp_launch_cmd} if connection == "tcp" else {}
+    with parlay.load(Config(executors=[htex(**options)], run_dir=str(tmp_path / "runinfo"))) as dfk:
+        executor = executor_of(dfk)
+        echo(0).result(TIMEOUT)
+        [manager] = executor.command("managers")
+        running = nap(60)
+        wait_until(lambda: executor.command("managers")[0]["tasks"] == 1, "the task to reach the manager")
+        os.kill(manager["pid"], signal.SIGKILL)
+        with pytest.raises(ManagerLost) as info:
+            running.result(TIMEOUT)
     text = str(info.value)
     assert manager["hostname"] in text
     assert "block 0" in text
     assert manager["log"] in text
+    assert reason in text
 
 
 def test_killed_interchange_fails_everything_at_once(dfk):
