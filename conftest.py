@@ -31,30 +31,38 @@ def run_dir(tmp_path):
 SCHEDULER_TOOLS = Path(__file__).parent / "tools" / "schedulers"
 
 
+def _unavailable(reason: str) -> None:
+    """Skip a test whose real scheduler cannot run here; in CI (`CI` set), where it must, fail instead."""
+    (pytest.fail if os.environ.get("CI") else pytest.skip)(reason)
+
+
 def _start_scheduler(kind: str, client: str):
-    """Bring up the real `kind` scheduler with its tools/schedulers script; yield the variables it exports."""
+    """Bring up the real `kind` scheduler with its tools/schedulers script; yield the variables it exports.
+    It is stopped at the end of the session, and after a failed or interrupted start too."""
     if os.geteuid() != 0:
-        pytest.skip(f"a real {kind} needs root to install and start its daemons (tools/schedulers/{kind}.sh)")
+        _unavailable(f"a real {kind} needs root to install and start its daemons (tools/schedulers/{kind}.sh)")
     if not shutil.which("apt-get") and not shutil.which(client):
-        pytest.skip(f"{client} is not installed and there is no apt-get to install it")
+        _unavailable(f"{client} is not installed and there is no apt-get to install it")
     directory = tempfile.mkdtemp(prefix=f"parlay-{kind}-")
     script = str(SCHEDULER_TOOLS / f"{kind}.sh")
-    started = subprocess.run(["bash", script, "up", directory], capture_output=True, text=True, timeout=900)
-    if started.returncode:
-        pytest.fail(f"`bash {script} up {directory}` failed ({started.returncode}):\n{started.stderr[-4000:]}")
-    exports = dict(
-        shlex.split(line.removeprefix("export "))[0].split("=", 1)
-        for line in started.stdout.splitlines()
-        if line.startswith("export ")
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in exports.items():
-            patch.setenv(name, value)
-        try:
+    try:
+        started = subprocess.run(["bash", script, "up", directory], capture_output=True, text=True, timeout=900)
+        if started.returncode:
+            pytest.fail(f"`bash {script} up {directory}` failed ({started.returncode}):\n{started.stderr[-4000:]}")
+        exports = dict(
+            shlex.split(line.removeprefix("export "))[0].split("=", 1)
+            for line in started.stdout.splitlines()
+            if line.startswith("export ")
+        )
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in exports.items():
+                patch.setenv(name, value)
             yield exports
-        finally:
-            subprocess.run(["bash", script, "down", directory], capture_output=True, timeout=300)
-            shutil.rmtree(directory, ignore_errors=True)
+    finally:
+        stopped = subprocess.run(["bash", script, "down", directory], capture_output=True, text=True, timeout=300)
+        if stopped.returncode:  # its PID files stay in the directory for another `down`
+            pytest.fail(f"`bash {script} down {directory}` failed ({stopped.returncode}):\n{stopped.stderr[-4000:]}")
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

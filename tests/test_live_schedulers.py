@@ -124,7 +124,8 @@ def stopped_submitter(tmp_path, scheduler, signum, whole_group=False):
     program.write_text(
         textwrap.dedent(
             f"""
-            import sys, time
+            import signal, sys, time
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whoever started us
             sys.path.insert(0, {os.path.dirname(__file__)!r})
             import parlay
             from test_live_schedulers import seed_config
@@ -154,7 +155,11 @@ def stopped_submitter(tmp_path, scheduler, signum, whole_group=False):
             os.killpg(submitter.pid, signum)
         else:
             submitter.send_signal(signum)
-        submitter.wait(TIMEOUT)
+        try:
+            submitter.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(submitter.pid, signal.SIGKILL)
+            raise
     return run_dir, jobs
 
 

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Helpers shared by slurm.sh and sge.sh (sourced, not run). Each script defines DIR, cmd_up and cmd_down.
+# Helpers shared by slurm.sh and sge.sh (sourced, not run). Each script defines DIR, set_paths (its files
+# under DIR), cmd_up and cmd_down.
 
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 
@@ -31,6 +32,17 @@ pid_of() {
 
 running() { pid_of "$1" >/dev/null; }
 
+# print_tails LINES FILE...: the last LINES lines of each non-empty FILE, on stderr.
+print_tails() {
+    local lines=$1 f
+    shift
+    for f in "$@"; do
+        [[ -s $f ]] || continue
+        printf -- '--- tail of %s\n' "$f" >&2
+        tail -n "$lines" "$f" >&2
+    done
+}
+
 # apt-get install "$@", quietly on stderr. Debian's postinst scripts would start the daemons for
 # the cell "default" (and fail the install when that fails); where no policy-rc.d forbids that
 # already, forbid it during the install (exit 101 = "action not allowed").
@@ -56,6 +68,25 @@ port_in_use() {
     hex=$(printf '%04X' "$1")
     awk -v port="$hex" 'FNR > 1 { split($2, a, ":"); if (a[length(a)] == port && $4 == "0A") found = 1 }
                         END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# check_ports HINT PORT...: die unless every PORT is free; HINT says how to choose others.
+check_ports() {
+    local hint=$1 port
+    shift
+    for port in "$@"; do
+        port_in_use "$port" && die "TCP port $port is already in use; stop what holds it, or $hint"
+    done
+    return 0
+}
+
+# Daemons look this host up by name; a machine whose /etc/hosts lacks its own name gets one line for it.
+ensure_host_resolves() {
+    local host
+    host=$(hostname)
+    getent hosts "$host" >/dev/null && return
+    log "the host name '$host' does not resolve: adding it to /etc/hosts as 127.0.1.1"
+    printf '127.0.1.1\t%s\t# added by parlay tools/schedulers\n' "$host" >>/etc/hosts
 }
 
 # stop_daemons GRACE NAME...: SIGTERM the named daemons (by their PID files) together, wait up to GRACE
@@ -95,8 +126,11 @@ stop_daemons() {
 
 main() {
     [[ $# == 2 ]] || usage
-    require_root
-    set_dir "$2"
+    [[ $(id -u) == 0 ]] || die "must run as root (apt, daemons running as root)"
+    # absolute: the config files name DIR; whitespace would break them
+    [[ $2 != *[[:space:]]* ]] || { log "ERROR: DIR must not contain whitespace: '$2'"; exit 2; }
+    DIR=$(realpath -m -- "$2")
+    set_paths
     case $1 in
         up)
             mkdir -p "$DIR"

@@ -45,19 +45,14 @@ COMMON=
 # Daemons this run has launched (they write their own PID files a moment after they start).
 STARTED=()
 
-# shared helpers: log, die, pid_of, running, apt_install, port_in_use, main...
+# shared helpers: log, die, pid_of, running, print_tails, apt_install, check_ports, stop_daemons, main...
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Fail after a daemon misbehaved: show the end of what the daemons wrote, stop what was started.
 die_with_logs() {
     log "ERROR: $*"
-    local f
-    for f in "$DIR"/log/*.out "$DIR"/spool/qmaster/messages "$DIR"/spool/execd/*/messages; do
-        [[ -s $f ]] || continue
-        printf -- '--- tail of %s\n' "$f" >&2
-        tail -n 15 "$f" >&2
-    done
+    print_tails 15 "$DIR"/log/*.out "$DIR"/spool/qmaster/messages "$DIR"/spool/execd/*/messages
     if ((${#STARTED[@]})); then
         log "stopping the daemons started so far"
         wait_for_pid_files
@@ -67,18 +62,9 @@ die_with_logs() {
     exit 1
 }
 
-# Resolve DIR to an absolute path (the cell files name it); whitespace would break them.
-set_dir() {
-    [[ $1 != *[[:space:]]* ]] || { log "ERROR: DIR must not contain whitespace: '$1'"; exit 2; }
-    DIR=$(realpath -m -- "$1")
+set_paths() {
     COMMON=$DIR/cell/common
 }
-
-require_root() {
-    [[ $(id -u) == 0 ]] || { log "ERROR: must run as root (apt, $SGE_ROOT, daemons running as root)"; exit 1; }
-}
-
-# ---------------------------------------------------------------- PID files
 
 # ---------------------------------------------------------------- up steps
 
@@ -109,20 +95,6 @@ already_up() {
     running sge_qmaster && running sge_execd || return 1
     [[ $(readlink "$SGE_ROOT/$SGE_CELL" 2>/dev/null) == "$DIR/cell" ]] || return 1
     queue_ready
-}
-
-check_ports() {
-    local port
-    for port in "$SGE_QMASTER_PORT" "$SGE_EXECD_PORT"; do
-        if port_in_use "$port"; then
-            die "TCP port $port is already in use (another Grid Engine?); stop it, or choose other ports" \
-                "with PARLAY_SGE_QMASTER_PORT / PARLAY_SGE_EXECD_PORT"
-        fi
-    done
-}
-
-check_hostname() {
-    getent hosts "$HOST" >/dev/null || die "the host name '$HOST' does not resolve; add it to /etc/hosts"
 }
 
 # $SGE_ROOT/$SGE_CELL -> DIR/cell, unless that name is taken by a real cell or by a live
@@ -394,8 +366,9 @@ cmd_up() {
         log "leftovers of an earlier start in $DIR: stopping them first"
         (cmd_down)
     fi
-    check_ports
-    check_hostname
+    check_ports "choose other ports with PARLAY_SGE_QMASTER_PORT / PARLAY_SGE_EXECD_PORT" \
+        "$SGE_QMASTER_PORT" "$SGE_EXECD_PORT"
+    ensure_host_resolves
     write_cell
     write_global_config
     init_spool

@@ -33,39 +33,25 @@ DIR=
 CONF=
 SOCKET=
 
-# shared helpers: log, die, pid_of, running, apt_install, port_in_use, main...
+# shared helpers: log, die, pid_of, running, print_tails, apt_install, check_ports, stop_daemons, main...
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Fail after a daemon misbehaved: show the end of what each daemon printed.
 die_with_logs() {
     log "ERROR: $*"
-    local f
     # DIR/log/NAME.out holds everything a daemon logged, early errors (bad config) included.
-    for f in "$DIR"/log/*.out; do
-        [[ -s $f ]] || continue
-        printf -- '--- tail of %s\n' "$f" >&2
-        tail -n 20 "$f" >&2
-    done
+    print_tails 20 "$DIR"/log/*.out
     log "stopping the daemons started so far"
     stop_daemons 10 slurmd slurmctld
     stop_daemons 10 munged
     exit 1
 }
 
-# Resolve DIR to an absolute path: slurm.conf needs absolute paths, and spaces would break it.
-set_dir() {
-    [[ $1 != *[[:space:]]* ]] || { log "ERROR: DIR must not contain whitespace: '$1'"; exit 2; }
-    DIR=$(realpath -m -- "$1")
+set_paths() {
     CONF=$DIR/etc/slurm.conf
     SOCKET=$DIR/munge/munge.socket
 }
-
-require_root() {
-    [[ $(id -u) == 0 ]] || { log "ERROR: must run as root (apt, daemons running as root)"; exit 1; }
-}
-
-# ---------------------------------------------------------------- PID files
 
 # ---------------------------------------------------------------- up steps
 
@@ -86,16 +72,6 @@ already_up() {
     local state
     state=$(SLURM_CONF=$CONF timeout 10 sinfo -h -N -n "$NODE" -o %T 2>/dev/null) || return 1
     [[ $state =~ ^(idle|mixed|allocated)$ ]]
-}
-
-check_ports() {
-    local port
-    for port in "$CTLD_PORT" "$SLURMD_PORT"; do
-        if port_in_use "$port"; then
-            die "TCP port $port is already in use (another Slurm?); stop it, or choose other ports with" \
-                "PARLAY_SLURM_CTLD_PORT / PARLAY_SLURM_SLURMD_PORT"
-        fi
-    done
 }
 
 make_layout() {
@@ -251,7 +227,9 @@ cmd_up() {
         log "leftovers of an earlier start in $DIR: stopping them first"
         cmd_down
     fi
-    check_ports
+    check_ports "choose other ports with PARLAY_SLURM_CTLD_PORT / PARLAY_SLURM_SLURMD_PORT" \
+        "$CTLD_PORT" "$SLURMD_PORT"
+    ensure_host_resolves
     make_layout
     make_munge_key
     write_config
