@@ -1,8 +1,10 @@
 """`parlay cleanup RUN_DIR`: what it does with the journal of a run whose submitter died, with LocalProvider
 jobs (real process groups) and with a journal naming a provider that is not installed."""
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +31,15 @@ def orphaned_run(run_dir):
 def test_dry_run_then_cleanup_then_nothing_left(tmp_path):
     run_dir = tmp_path / "runinfo" / "000"
     jobs = orphaned_run(run_dir)
+    try:
+        check_dry_run_then_cleanup(tmp_path, run_dir, jobs)
+    finally:  # never leave the sleeping blocks behind, whatever failed
+        for job in jobs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(job), signal.SIGKILL)
+
+
+def check_dry_run_then_cleanup(tmp_path, run_dir, jobs):
     dry = cleanup("--dry-run", run_dir)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert dry.stdout.count("would be cancelled") == 2 and "would cancel 2 jobs" in dry.stdout

@@ -139,8 +139,9 @@ def test_job_is_journaled_the_moment_it_is_submitted(provider, tmp_path):
 def test_status_is_batched(provider):
     provider.status_batch_size = 2
     ids = [provider.submit("sleep 60", 1, f"parlay.x.block-{n}") for n in range(3)]
+    wait_for(lambda: [s.state for s in provider.status(ids)] == [JobState.RUNNING] * 3)  # the fake starts them
     provider.commands.clear()
-    assert [s.state for s in provider.status(ids)] == [JobState.RUNNING] * 3
+    provider.status(ids)
     assert [c[-1] for c in provider.commands] == [f"--jobs={ids[0]},{ids[1]}", f"--jobs={ids[2]}"]
     provider.commands.clear()
     assert provider.cancel(ids) == [True, True, True]

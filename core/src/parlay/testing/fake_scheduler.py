@@ -36,8 +36,6 @@ COMMANDS = {
     "condor": ["condor_submit", "condor_q", "condor_rm", "condor_history"],
     "lsf": ["bsub", "bjobs", "bkill"],
 }
-# not `python -m`: parlay.testing imports this module, and runpy warns about running an imported module
-_SHIM = "import sys; from parlay.testing.fake_scheduler import main; sys.exit(main(sys.argv[1:]))"
 SERVER = "fakeserver"  # the PBS/Torque server name in job ids
 JOB_ID_VARIABLE = {
     "slurm": "SLURM_JOB_ID",
@@ -62,7 +60,9 @@ class FakeScheduler:
         (self.directory / "jobs").mkdir(exist_ok=True)
         for command in COMMANDS[flavor]:
             shim = self.bin / command
-            words = [sys.executable, "-c", _SHIM, str(self.directory), flavor, command]
+            # this file by its path: it needs only the standard library, and the parlay.testing package
+            # (pytest included) would take most of each command's time to import
+            words = [sys.executable, "-I", os.path.abspath(__file__), str(self.directory), flavor, command]
             shim.write_text(f'#!/bin/sh\nexec {shlex.join(words)} "$@"\n')
             shim.chmod(0o755)
         self.queue_delay = 0.0
@@ -107,8 +107,9 @@ class FakeScheduler:
         return [n for n in self.job_ids() if _Job(self.directory, n).state() in ("pending", "running")]
 
     def stop(self) -> None:
-        """Kill every job still running (tests call this when they end)."""
-        for number in self.job_ids():
+        """Kill every job still queued or running (tests call this when they end); ended jobs' process ids
+        may belong to others by now."""
+        for number in self.active_jobs():
             _Job(self.directory, number).kill()
 
     def _set(self, key: str, value: Any) -> None:

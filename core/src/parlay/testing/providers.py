@@ -165,7 +165,7 @@ class LiveProviderConformance:
         assert provider.cancel([job_id]) == [True]
         assert self.final_status(provider, job_id).state is JobState.CANCELLED
         assert read_journal(str(run_dir))[provider.label, job_id]["event"] == "cancelled"
-        provider.cancel([job_id])  # cancelling an ended job is not an error
+        assert provider.cancel([job_id]) == [True]  # cancelling an ended job is not an error
 
     def test_status_keeps_order_across_batches(self, provider: ClusterProvider, run_dir: Path) -> None:
         provider.status_batch_size = 2
@@ -247,7 +247,8 @@ class ProviderConformance(LiveProviderConformance):
         with pytest.raises(ExecutionProviderException, match=r"did not answer within 1 s"):
             provider.status([job_id])
         fake.heal()
-        assert not provider.status([job_id])[0].terminal
+        provider.cmd_timeout = TIMEOUT  # what follows must not fail for a slow machine
+        assert provider.status([job_id])[0].state in (JobState.PENDING, JobState.RUNNING)
 
     def test_a_failing_status_command_shows_its_stderr(self, provider: ClusterProvider, fake: FakeScheduler) -> None:
         job_id = provider.submit("sleep 300", 1, "parlay.conformance.block-6")

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from parlay.errors import ConfigurationError
+from parlay.errors import ConfigurationError, ExecutionProviderException
 from parlay.launchers.builtin import SingleNodeLauncher
 from parlay.providers.base import JobState
 from parlay.testing.fake_scheduler import FakeScheduler
@@ -149,6 +149,6 @@ def test_forgotten_jobs_are_read_from_sacct_then_scontrol(tmp_path, monkeypatch)
     scheduler.heal()
     scheduler.fail("sacct", "Unable to contact slurm controller")
     provider._accounting = True
-    with pytest.raises(Exception, match="Unable to contact"):
+    with pytest.raises(ExecutionProviderException, match="Unable to contact"):
         provider._final_status(["5"])
     scheduler.stop()
