@@ -107,23 +107,24 @@ class Stream:
 
     def _messages(self) -> list[list[bytes]]:
         messages = []
-        data, offset, end = self._in, 0, len(self._in)
-        while end - offset >= _HEAD.size:
-            size, count = _HEAD.unpack_from(data, offset)
-            start = offset + _HEAD.size
-            if end - start < size:
-                break
-            table = _LENGTH.size * count
-            lengths = struct.unpack_from(f"!{count}I", data, start) if table <= size else ()
-            if table > size or table + sum(lengths) != size:
-                raise Closed("a message whose frame lengths do not add up")
-            position = start + table
-            frames = []
-            for length in lengths:
-                frames.append(bytes(data[position : position + length]))
-                position += length
-            messages.append(frames)
-            offset = start + size
+        offset, end = 0, len(self._in)
+        with memoryview(self._in) as data:  # frames are copied out of the buffer once
+            while end - offset >= _HEAD.size:
+                size, count = _HEAD.unpack_from(data, offset)
+                start = offset + _HEAD.size
+                if end - start < size:
+                    break
+                table = _LENGTH.size * count
+                lengths = struct.unpack_from(f"!{count}I", data, start) if table <= size else ()
+                if table > size or table + sum(lengths) != size:
+                    raise Closed("a message whose frame lengths do not add up")
+                position = start + table
+                frames = []
+                for length in lengths:
+                    frames.append(data[position : position + length].tobytes())
+                    position += length
+                messages.append(frames)
+                offset = start + size
         if offset:
             del self._in[:offset]
         return messages
