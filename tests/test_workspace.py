@@ -39,23 +39,23 @@ def test_plugin_folder_is_a_distribution(folder):
     assert glob.glob(os.path.join(folder, "tests", "test_*.py")), "a plugin needs tests"
 
 
-@pytest.mark.parametrize("folder", [p for p in PLUGINS if "/executors/" in p], ids=lambda p: os.path.relpath(p, ROOT))
-def test_executor_plugins_run_the_conformance_suite(folder):
-    sources = "".join(open(p).read() for p in glob.glob(os.path.join(folder, "tests", "*.py")))
-    assert "(ExecutorConformance)" in sources
-
-
 def test_root_workspace_globs_match_plugin_layout():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as stream:
         members = tomllib.load(stream)["tool"]["uv"]["workspace"]["members"]
     assert members == ["core", "plugins/*/*"]
 
 
-@pytest.mark.parametrize(
-    "folder",
-    [p for p in PLUGINS if "/providers/" in p and not p.endswith("local")],
-    ids=lambda p: os.path.relpath(p, ROOT),
-)
-def test_batch_provider_plugins_run_the_conformance_suite(folder):
-    sources = "".join(open(p).read() for p in glob.glob(os.path.join(folder, "tests", "*.py")))
-    assert "(ProviderConformance)" in sources
+CONFORMANCE = [(p, "ExecutorConformance") for p in PLUGINS if "/executors/" in p] + [
+    (p, "ProviderConformance")
+    for p in PLUGINS
+    if "/providers/" in p and not p.endswith("local")  # batch ones
+]
+
+
+@pytest.mark.parametrize("folder, suite", CONFORMANCE, ids=[os.path.relpath(p, ROOT) for p, _ in CONFORMANCE])
+def test_executor_and_batch_provider_plugins_run_their_conformance_suite(folder, suite):
+    sources = ""
+    for path in glob.glob(os.path.join(folder, "tests", "*.py")):
+        with open(path) as stream:
+            sources += stream.read()
+    assert f"({suite})" in sources
