@@ -1,41 +1,19 @@
 """AprunLauncher: the exact command line, and its script run under a fake `aprun` that starts the copies the way
 ALPS would."""
 
-import subprocess
-import sys
-
 import pytest
 
-import parlay.launchers
 from parlay.errors import BadLauncher
-from parlay.plugins.registry import load
-from parlay.testing.launchers import FakeTools
+from parlay.testing.launchers import FakeTools, assert_resolved_lazily, tricky
 from parlay_launcher_aprun import AprunLauncher
-
-# Records its arguments, then runs the program after `-n N -N T [overrides]` as N copies with ALPS_APP_PE set.
-FAKE_APRUN = """
-import json, os, subprocess, sys
-args = sys.argv[1:]
-with open(os.environ["FAKE_LOG"], "a") as log:
-    print(json.dumps(args), file=log)
-program = args[args.index("/bin/bash"):]
-copies = [subprocess.Popen(program, env={**os.environ, "ALPS_APP_PE": str(pe)}) for pe in range(int(args[1]))]
-sys.exit(max(copy.wait() for copy in copies))
-"""
-
-# Quotes, a variable expanded only in the copy, a semicolon, newlines and a heredoc.
-TRICKY = """cat >> "$OUT.$ALPS_APP_PE" << 'EOF'
-literal $HOME `date`
-EOF
-printf '%s|%s\\n' "it's \\"quoted\\"; a && b" "$ALPS_APP_PE" >> "$OUT.$ALPS_APP_PE\""""
-EXPECTED = 'literal $HOME `date`\nit\'s "quoted"; a && b|{}\n'
 
 
 @pytest.fixture
 def run(tmp_path):
-    """Run a launcher's script with the fake aprun first on PATH; return (exit code, aprun calls)."""
+    """Run a launcher's script with a fake aprun (`-n` copies, each with ALPS_APP_PE) first on PATH; return (exit
+    code, aprun calls)."""
     tools = FakeTools(tmp_path)
-    tools.add("aprun", FAKE_APRUN)
+    tools.add_launcher("aprun", "ALPS_APP_PE", "-n")
     return lambda script: tools.run(script)[:2]
 
 
@@ -47,11 +25,12 @@ def test_renders_one_launch():
 
 
 def test_runs_every_copy_with_the_command_intact(run, tmp_path):
-    code, [call] = run(AprunLauncher(overrides="-cc none")(TRICKY, 2, 2))
+    command, expected = tricky("ALPS_APP_PE")
+    code, [call] = run(AprunLauncher(overrides="-cc none")(command, 2, 2))
     assert code == 0
-    assert call == ["-n", "4", "-N", "2", "-cc", "none", "/bin/bash", "-c", TRICKY]
+    assert call == ["aprun", "-n", "4", "-N", "2", "-cc", "none", "/bin/bash", "-c", command]
     for pe in range(4):
-        assert (tmp_path / f"out.{pe}").read_text() == EXPECTED.format(pe)
+        assert (tmp_path / f"out.{pe}").read_text() == expected(pe)
 
 
 def test_a_failing_copy_fails_the_job(run):
@@ -70,11 +49,4 @@ def test_repr():
 
 
 def test_resolved_lazily_through_entry_points():
-    probe = (
-        "import sys, parlay.launchers; assert 'parlay_launcher_aprun' not in sys.modules; "
-        "print(parlay.launchers.AprunLauncher.__module__)"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert (done.returncode, done.stdout) == (0, "parlay_launcher_aprun.launcher\n"), done.stderr
-    assert parlay.launchers.AprunLauncher is AprunLauncher
-    assert load("launchers", "aprun") is AprunLauncher
+    assert_resolved_lazily({"aprun": AprunLauncher})

@@ -4,13 +4,10 @@ does with `--quote`, and under the real GNU parallel (where installed) with a st
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-import parlay.launchers
-from parlay.plugins.registry import load
-from parlay.testing.launchers import FakeTools
+from parlay.testing.launchers import FakeTools, assert_resolved_lazily, tricky
 from parlay_launcher_gnu_parallel import GnuParallelLauncher
 
 # Records its arguments, then runs the words before `:::` once per argument after it ({} replaced), all at once,
@@ -43,12 +40,6 @@ env = {"PATH": "/usr/bin:/bin", "HOME": os.environ["HOME"], "SHELL": "/bin/bash"
 sys.exit(subprocess.run(["bash", "-c", " ".join(words)], cwd=os.environ["HOME"], env=env).returncode)
 """
 
-# Quotes, variables expanded only in the copy, a semicolon, newlines and a heredoc with the launcher's delimiter.
-TRICKY = """cat >> "$OUT.$PARLAY_COPY" << 'PARLAY_EOF'
-literal $HOME `date`
-PARLAY_EOF
-printf '%s|%s|%s\\n' "it's \\"quoted\\"; a && b" "$PARLAY_COPY/$PARLAY_COPIES" "$PWD" >> "$OUT.$PARLAY_COPY\""""
-
 
 @pytest.fixture
 def run(tmp_path):
@@ -62,10 +53,6 @@ def run(tmp_path):
         return tools.run(script, HOME=str(tmp_path), **env)
 
     return run
-
-
-def expected(tmp_path, copy, copies):
-    return f'literal $HOME `date`\nit\'s "quoted"; a && b|{copy}/{copies}|{tmp_path / "work dir"}\n'
 
 
 def test_renders_the_launch():
@@ -91,14 +78,15 @@ def test_renders_the_launch():
 
 
 def test_runs_every_copy_with_the_command_intact(run, tmp_path):
-    code, [call], left = run(GnuParallelLauncher()(TRICKY, 2, 2))
+    command, expected = tricky("PARLAY_COPY", "$PARLAY_COPIES", "$PWD")
+    code, [call], left = run(GnuParallelLauncher()(command, 2, 2))
     assert code == 0
     assert call[:4] == ["--jobs", "2", "--sshlogin", ":"]  # no scheduler: this machine, without ssh
     assert call[-11:-5] == ["--quote", "env", "PARLAY_COPY={}", "PARLAY_COPIES=4", "bash", call[-6]]
     assert call[-6].startswith(str(tmp_path / "work dir" / "parlay_cmd."))
     assert call[-5:] == [":::", "1", "2", "3", "4"]
     for copy in range(1, 5):
-        assert (tmp_path / f"out.{copy}").read_text() == expected(tmp_path, copy, 4)
+        assert (tmp_path / f"out.{copy}").read_text() == expected(copy, 4, tmp_path / "work dir")
     assert left == []  # the command file is gone
 
 
@@ -127,11 +115,12 @@ def test_real_gnu_parallel_runs_the_copies_on_every_node(run, tmp_path):
     env = {"PBS_NODEFILE": str(tmp_path / "nodefile"), "PARALLEL_HOME": str(tmp_path / "parallel")}
     os.mkdir(env["PARALLEL_HOME"])
     subprocess.run(["parallel", "--record-env"], env={**os.environ, **env}, check=True, timeout=60)
-    command = TRICKY + '\necho "$FAKE_HOST $FROM_WORKER_INIT" >> "$OUT.hosts"'
+    command, expected = tricky("PARLAY_COPY", "$PARLAY_COPIES", "$PWD")
+    command += '\necho "$FAKE_HOST $FROM_WORKER_INIT" >> "$OUT.hosts"'
     code, _, left = run(GnuParallelLauncher()(command, 2, 2), ("ssh",), FROM_WORKER_INIT="set", **env)
     assert code == 0
     for copy in range(1, 5):
-        assert (tmp_path / f"out.{copy}").read_text() == expected(tmp_path, copy, 4)
+        assert (tmp_path / f"out.{copy}").read_text() == expected(copy, 4, tmp_path / "work dir")
     assert sorted((tmp_path / "out.hosts").read_text().splitlines()) == ["n1 set", "n1 set", "n2 set", "n2 set"]
     assert left == []
 
@@ -141,11 +130,4 @@ def test_repr():
 
 
 def test_resolved_lazily_through_entry_points():
-    probe = (
-        "import sys, parlay.launchers; assert 'parlay_launcher_gnu_parallel' not in sys.modules; "
-        "print(parlay.launchers.GnuParallelLauncher.__module__)"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert (done.returncode, done.stdout) == (0, "parlay_launcher_gnu_parallel.launcher\n"), done.stderr
-    assert parlay.launchers.GnuParallelLauncher is GnuParallelLauncher
-    assert load("launchers", "gnu-parallel") is GnuParallelLauncher
+    assert_resolved_lazily({"gnu-parallel": GnuParallelLauncher})

@@ -2,48 +2,35 @@
 ranks the way MPICH would, and under the real mpiexec where one is installed."""
 
 import os
-import shutil
 import subprocess
-import sys
 
 import pytest
 
-import parlay.launchers
 from parlay.errors import BadLauncher
-from parlay.plugins.registry import load
-from parlay.testing.launchers import FakeTools
+from parlay.testing.launchers import FakeTools, assert_resolved_lazily, tricky
 from parlay_launcher_mpiexec import MpiExecLauncher, MpiRunLauncher
-
-# Records its name and arguments, then runs the program (from the first `bash` argument on) as `-n`/`-np` ranks.
-FAKE_MPI = """
-import json, os, subprocess, sys
-args = sys.argv[2:]
-with open(os.environ["FAKE_LOG"], "a") as log:
-    print(json.dumps(sys.argv[1:]), file=log)
-ranks = int(args[args.index("-n" if "-n" in args else "-np") + 1])
-program = args[next(i for i, arg in enumerate(args) if os.path.basename(arg) == "bash"):]
-copies = [subprocess.Popen(program, env={**os.environ, "PMI_RANK": str(rank)}) for rank in range(ranks)]
-sys.exit(max(copy.wait() for copy in copies))
-"""
-
-# Quotes, a variable expanded only in the rank, a semicolon, newlines and a heredoc with the launcher's delimiter.
-TRICKY = """cat >> "$OUT.$PMI_RANK" << 'PARLAY_EOF'
-literal $HOME `date`
-PARLAY_EOF
-printf '%s|%s\\n' "it's \\"quoted\\"; a && b" "$PMI_RANK" >> "$OUT.$PMI_RANK\""""
-EXPECTED = 'literal $HOME `date`\nit\'s "quoted"; a && b|{rank}\n'
 
 each_launcher = pytest.mark.parametrize(
     "launcher", [MpiExecLauncher(), MpiRunLauncher()], ids=lambda launcher: type(launcher).__name__
 )
 
 
+def hydra_mpiexec() -> bool:
+    """Whether the mpiexec on PATH is MPICH's Hydra; one that is missing, fails or hangs (10 s) is not."""
+    try:
+        done = subprocess.run(["mpiexec", "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and "HYDRA" in done.stdout
+
+
 @pytest.fixture
 def run(tmp_path):
-    """Run a launcher's script with the fake mpiexec and mpirun first on PATH; return (exit code, calls, files left)."""
+    """Run a launcher's script with a fake mpiexec (`-n` ranks) and mpirun (`-np` ranks), each rank with PMI_RANK,
+    first on PATH; return (exit code, calls, files left)."""
     tools = FakeTools(tmp_path)
-    for name in ("mpiexec", "mpirun"):
-        tools.add(name, FAKE_MPI, name)
+    tools.add_launcher("mpiexec", "PMI_RANK", "-n")
+    tools.add_launcher("mpirun", "PMI_RANK", "-np")
     return tools.run
 
 
@@ -73,20 +60,22 @@ def test_mpirun_launcher_renders_one_launch():
 
 
 def test_mpiexec_launcher_runs_every_rank_with_the_command_intact(run, tmp_path):
-    code, [call], _ = run(MpiExecLauncher(overrides="-ppn 2")(TRICKY, 2, 2))
+    command, expected = tricky("PMI_RANK")
+    code, [call], _ = run(MpiExecLauncher(overrides="-ppn 2")(command, 2, 2))
     assert code == 0
-    assert call == ["mpiexec", "-n", "4", "--bind-to", "none", "-ppn", "2", "/bin/bash", "-c", TRICKY]
+    assert call == ["mpiexec", "-n", "4", "--bind-to", "none", "-ppn", "2", "/bin/bash", "-c", command]
     for rank in range(4):
-        assert (tmp_path / f"out.{rank}").read_text() == EXPECTED.format(rank=rank)
+        assert (tmp_path / f"out.{rank}").read_text() == expected(rank)
 
 
 def test_mpirun_launcher_runs_every_rank_with_the_command_intact(run, tmp_path):
-    code, [call], left = run(MpiRunLauncher(overrides="--oversubscribe")(TRICKY, 3, 1))
+    command, expected = tricky("PMI_RANK")
+    code, [call], left = run(MpiRunLauncher(overrides="--oversubscribe")(command, 3, 1))
     assert code == 0
     assert call[:4] == ["mpirun", "-np", "3", "--oversubscribe"]
     assert call[4] == "/bin/bash" and call[5].startswith(str(tmp_path / "work dir" / "parlay_cmd."))
     for rank in range(3):
-        assert (tmp_path / f"out.{rank}").read_text() == EXPECTED.format(rank=rank)
+        assert (tmp_path / f"out.{rank}").read_text() == expected(rank)
     assert left == []  # the command file is gone
 
 
@@ -97,19 +86,15 @@ def test_a_failing_rank_fails_the_job(run, launcher):
     assert left == []
 
 
-@pytest.mark.skipif(
-    shutil.which("mpiexec") is None or "HYDRA" not in subprocess.run(
-        ["mpiexec", "--version"], capture_output=True, text=True
-    ).stdout,
-    reason="needs an MPICH-family mpiexec (Hydra) on PATH",
-)  # fmt: skip
+@pytest.mark.skipif(not hydra_mpiexec(), reason="needs an MPICH-family mpiexec (Hydra) on PATH")
 @each_launcher
 def test_real_mpich_runs_every_rank(tmp_path, launcher):
-    script = launcher(TRICKY, 3, 1)
+    command, expected = tricky("PMI_RANK")
+    script = launcher(command, 3, 1)
     env = {"PATH": os.environ["PATH"], "OUT": str(tmp_path / "out")}
     assert subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, timeout=60).returncode == 0
     for rank in range(3):
-        assert (tmp_path / f"out.{rank}").read_text() == EXPECTED.format(rank=rank)
+        assert (tmp_path / f"out.{rank}").read_text() == expected(rank)
 
 
 @pytest.mark.parametrize(
@@ -140,12 +125,4 @@ def test_repr():
 
 
 def test_resolved_lazily_through_entry_points():
-    probe = (
-        "import sys, parlay.launchers; assert 'parlay_launcher_mpiexec' not in sys.modules; "
-        "print(parlay.launchers.MpiRunLauncher.__module__)"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert (done.returncode, done.stdout) == (0, "parlay_launcher_mpiexec.launchers\n"), done.stderr
-    assert parlay.launchers.MpiExecLauncher is MpiExecLauncher
-    assert parlay.launchers.MpiRunLauncher is MpiRunLauncher
-    assert load("launchers", "mpirun") is MpiRunLauncher
+    assert_resolved_lazily({"mpiexec": MpiExecLauncher, "mpirun": MpiRunLauncher})

@@ -1,44 +1,19 @@
 """The srun launchers: the exact command lines, and their scripts run under a fake `srun` that starts the copies
 the way Slurm would."""
 
-import subprocess
-import sys
-
 import pytest
 
-import parlay.launchers
 from parlay.errors import BadLauncher
-from parlay.plugins.registry import load
-from parlay.testing.launchers import FakeTools
+from parlay.testing.launchers import FakeTools, assert_resolved_lazily, tricky
 from parlay_launcher_srun import SrunLauncher, SrunMPILauncher
-
-# Records its arguments, then runs the program after the options as `--ntasks` copies with SLURM_PROCID set.
-FAKE_SRUN = """
-import json, os, subprocess, sys
-args = sys.argv[1:]
-with open(os.environ["FAKE_LOG"], "a") as log:
-    print(json.dumps(args), file=log)
-options = [arg for arg in args if arg.startswith("-")]
-ntasks = next((int(o.split("=")[1]) for o in options if o.startswith("--ntasks=")), 1)
-env = lambda rank: {**os.environ, "SLURM_PROCID": str(rank)}
-copies = [subprocess.Popen(args[len(options):], env=env(rank)) for rank in range(ntasks)]
-sys.exit(max(copy.wait() for copy in copies))
-"""
-
-# Quotes, variables expanded only in the copy, a semicolon, newlines and a heredoc with the launcher's delimiter.
-TRICKY = """F="$OUT.$SLURM_PROCID.${PARLAY_COPY:-}"
-cat >> "$F" << 'PARLAY_EOF'
-literal $HOME `date`
-PARLAY_EOF
-printf '%s|%s\\n' "it's \\"quoted\\"; a && b" "$SLURM_PROCID-${PARLAY_COPY:-}" >> "$F\""""
-EXPECTED = 'literal $HOME `date`\nit\'s "quoted"; a && b|{}\n'
 
 
 @pytest.fixture
 def run(tmp_path):
-    """Run a launcher's script with the fake srun first on PATH; return (exit code, srun calls, files left)."""
+    """Run a launcher's script with a fake srun (`--ntasks=` copies, each with SLURM_PROCID) first on PATH; return
+    (exit code, srun calls, files left)."""
     tools = FakeTools(tmp_path)
-    tools.add("srun", FAKE_SRUN)
+    tools.add_launcher("srun", "SLURM_PROCID", "--ntasks=")
     return tools.run
 
 
@@ -57,13 +32,14 @@ def test_srun_launcher_renders_one_step():
 
 
 def test_srun_launcher_runs_every_copy_with_the_command_intact(run, tmp_path):
-    code, calls, left = run(SrunLauncher(overrides="--label")(TRICKY, 2, 2))
+    command, expected = tricky("SLURM_PROCID", "${PARLAY_COPY:-}")
+    code, calls, left = run(SrunLauncher(overrides="--label")(command, 2, 2))
     assert code == 0
     [call] = calls
-    assert call[:5] == ["--ntasks=4", "--ntasks-per-node=2", "--nodes=2", "--label", "bash"]
-    assert call[5].startswith(str(tmp_path / "work dir" / "parlay_cmd."))
+    assert call[:6] == ["srun", "--ntasks=4", "--ntasks-per-node=2", "--nodes=2", "--label", "bash"]
+    assert call[6].startswith(str(tmp_path / "work dir" / "parlay_cmd."))
     for rank in range(4):
-        assert (tmp_path / f"out.{rank}.").read_text() == EXPECTED.format(f"{rank}-")
+        assert (tmp_path / f"out.{rank}").read_text() == expected(rank, "")
     assert left == []  # the command file is gone
 
 
@@ -74,14 +50,15 @@ def test_srun_launcher_fails_when_a_copy_fails(run):
 
 
 def test_srun_mpi_launcher_runs_each_copy_in_a_step_of_its_own(run, tmp_path):
-    code, calls, left = run(SrunMPILauncher(overrides="--mpi=pmix")(TRICKY + '\necho $PARLAY_COPIES >> "$OUT"', 2, 2))
+    command, expected = tricky("PARLAY_COPY", "$PARLAY_COPIES", "$SLURM_PROCID")
+    code, calls, left = run(SrunMPILauncher(overrides="--mpi=pmix")(command, 2, 2))
     assert code == 0
-    assert sorted(call[:6] for call in calls) == [
-        ["--exclusive", "--nodes=1", "--ntasks=1", f"--relative={node}", "--mpi=pmix", "bash"] for node in (0, 0, 1, 1)
+    assert sorted(call[:7] for call in calls) == [
+        ["srun", "--exclusive", "--nodes=1", "--ntasks=1", f"--relative={node}", "--mpi=pmix", "bash"]
+        for node in (0, 0, 1, 1)
     ]
     for copy in range(1, 5):
-        assert (tmp_path / f"out.0.{copy}").read_text() == EXPECTED.format(f"0-{copy}")
-    assert (tmp_path / "out").read_text() == "4\n" * 4
+        assert (tmp_path / f"out.{copy}").read_text() == expected(copy, 4, 0)
     assert left == []
 
 
@@ -109,12 +86,4 @@ def test_repr():
 
 
 def test_resolved_lazily_through_entry_points():
-    probe = (
-        "import sys, parlay.launchers; assert 'parlay_launcher_srun' not in sys.modules; "
-        "print(parlay.launchers.SrunMPILauncher.__module__)"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert (done.returncode, done.stdout) == (0, "parlay_launcher_srun.launchers\n"), done.stderr
-    assert parlay.launchers.SrunLauncher is SrunLauncher
-    assert parlay.launchers.SrunMPILauncher is SrunMPILauncher
-    assert load("launchers", "srun-mpi") is SrunMPILauncher
+    assert_resolved_lazily({"srun": SrunLauncher, "srun-mpi": SrunMPILauncher})
