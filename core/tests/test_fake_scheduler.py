@@ -1,22 +1,54 @@
 """The fake batch scheduler: each flavor's commands submit, list and cancel real local jobs in its formats."""
 
+import os
 import subprocess
-import time
 
 import pytest
 
-from parlay.testing.fake_scheduler import FakeScheduler
-
-SUBMIT = {"slurm": ["sbatch"], "pbspro": ["qsub"], "torque": ["qsub"], "sge": ["qsub"], "lsf": ["bsub"]}
-CANCEL = {"slurm": "scancel", "pbspro": "qdel", "torque": "qdel", "sge": "qdel", "lsf": "bkill"}
+from parlay.testing.fake_scheduler import (
+    COMMANDS,
+    SERVER,
+    FakeScheduler,
+    cancel_command,
+    fake_scheduler,
+    status_command,
+    submit_command,
+)
+from parlay.testing.providers import wait_for
 
 
 def run(scheduler, *command, stdin=None):
-    env = {"PATH": scheduler.path}
+    env = {**os.environ, "PATH": scheduler.path}
     return subprocess.run(command, capture_output=True, text=True, env=env, stdin=stdin, timeout=60)
 
 
-@pytest.mark.parametrize("flavor", sorted(SUBMIT))
+def test_commands_are_named_by_their_role():
+    def roles(flavor):
+        return [submit_command(flavor), status_command(flavor), cancel_command(flavor)]
+
+    assert roles("slurm") == ["sbatch", "squeue", "scancel"]
+    assert roles("pbspro") == roles("torque") == roles("sge") == ["qsub", "qstat", "qdel"]
+    assert roles("condor") == ["condor_submit", "condor_q", "condor_rm"]
+    assert roles("lsf") == ["bsub", "bjobs", "bkill"]
+
+
+def test_the_context_manager_puts_the_commands_on_path_and_kills_jobs_even_after_a_failure(tmp_path):
+    script = tmp_path / "job.sh"
+    script.write_text(f"#!/bin/bash\ntouch {tmp_path}/ran\nsleep 300\n")
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        pytest.raises(RuntimeError, match="the test failed"),
+        fake_scheduler(tmp_path / "sched", "slurm", monkeypatch) as scheduler,
+    ):
+        assert os.environ["PATH"].split(os.pathsep)[0] == str(scheduler.bin)
+        assert subprocess.run(["sbatch", str(script)], capture_output=True, timeout=60).returncode == 0
+        wait_for((tmp_path / "ran").exists, "the job to start", interval=0.05)
+        raise RuntimeError("the test failed")
+    wait_for(lambda: not scheduler.active_jobs(), "the job killed on the way out to die", interval=0.05)
+    assert str(scheduler.bin) not in os.environ["PATH"].split(os.pathsep), "monkeypatch restores PATH"
+
+
+@pytest.mark.parametrize("flavor", sorted(set(COMMANDS) - {"condor"}))  # condor: a submit description, below
 def test_submit_runs_and_cancel_kills(tmp_path, flavor):
     scheduler = FakeScheduler(tmp_path / "sched", flavor)
     script = tmp_path / "job.sh"
@@ -26,16 +58,26 @@ def test_submit_runs_and_cancel_kills(tmp_path, flavor):
             with open(script) as stdin:
                 done = run(scheduler, "bsub", stdin=stdin)
         else:
-            done = run(scheduler, *SUBMIT[flavor], str(script))
+            done = run(scheduler, submit_command(flavor), str(script))
         assert done.returncode == 0, done.stderr
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "ran").exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for((tmp_path / "ran").exists, "the job to start", interval=0.05)
         [job] = scheduler.active_jobs()
-        job_id = f"{job}.fakeserver" if flavor in ("pbspro", "torque") else job
-        assert run(scheduler, CANCEL[flavor], job_id).returncode == 0
+        job_id = f"{job}.{SERVER}" if flavor in ("pbspro", "torque") else job
+        assert run(scheduler, cancel_command(flavor), job_id).returncode == 0
         assert scheduler.active_jobs() == []
+    finally:
+        scheduler.stop()
+
+
+def test_an_output_file_named_alone_gets_both_streams(tmp_path):
+    scheduler = FakeScheduler(tmp_path / "sched", "slurm")
+    out = tmp_path / "job.out"
+    script = tmp_path / "job.sh"
+    script.write_text(f"#!/bin/bash\n#SBATCH --output={out}\necho one\necho two >&2\necho three\n")
+    try:
+        assert run(scheduler, "sbatch", str(script)).returncode == 0
+        wait_for(lambda: not scheduler.active_jobs(), "the job to end", interval=0.05)
+        assert out.read_text() == "one\ntwo\nthree\n", "stdout and stderr share the file, neither overwriting"
     finally:
         scheduler.stop()
 
@@ -63,10 +105,8 @@ def test_lsf_bsub_runs_a_command_with_options_from_the_command_line_only(tmp_pat
         assert done.returncode == 0, done.stderr
         [job] = scheduler.job_ids()
         assert done.stdout == f"Job <{job}> is submitted to default queue <normal>.\n"
-        deadline = time.monotonic() + 60
-        while "DONE" not in run(scheduler, "bjobs", "-a", "-noheader", "-o", "jobid stat exit_code", job).stdout:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        bjobs = ["bjobs", "-a", "-noheader", "-o", "jobid stat exit_code", job]
+        wait_for(lambda: "DONE" in run(scheduler, *bjobs).stdout, "bjobs to list the job DONE")
         assert out.read_text() == "from-the-script\n"
         assert not (tmp_path / "ignored.out").exists(), "#BSUB lines of a command are not read"
     finally:
@@ -86,10 +126,12 @@ def test_condor_tools_answer_as_htcondor_does(tmp_path):
         assert done.stdout == "Submitting job(s).\n1 job(s) submitted to cluster 1.\n"
         assert run(scheduler, "condor_submit", str(tmp_path / "short.condor")).returncode == 0
         history = ["-af:j", "JobStatus", "ExitCode", "-limit", "1"]
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "ran").exists() or run(scheduler, "condor_history", "2", *history).stdout != "2.0 4 3\n":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(
+            lambda: (
+                (tmp_path / "ran").exists() and run(scheduler, "condor_history", "2", *history).stdout == "2.0 4 3\n"
+            ),
+            "the first job to start and the second to end",
+        )
         assert (tmp_path / "$short.out").read_text() == "done\n", "$(DOLLAR) is a literal $"
         assert run(scheduler, "condor_q", "1", "2", "-af:j", "JobStatus", "ExitCode").stdout == "1.0 2 undefined\n"
         gone = run(scheduler, "condor_rm", "2")  # no longer queued, while another job is
@@ -110,13 +152,10 @@ def test_torque_full_status_tells_a_failed_job_from_a_completed_one(tmp_path):
     script.write_text("#!/bin/bash\n#PBS -N fails\nexit 3\n")
     try:
         job_id = run(scheduler, "qsub", str(script)).stdout.strip()
-        deadline = time.monotonic() + 60
-        while scheduler.active_jobs():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(lambda: not scheduler.active_jobs(), "the job to end", interval=0.05)
         assert f"{job_id:<24} fails" in run(scheduler, "qstat", job_id).stdout  # the table says only C
-        done = run(scheduler, "qstat", "-f", job_id, "99.fakeserver")
-        assert done.returncode == 153 and done.stderr == "qstat: Unknown Job Id 99.fakeserver\n"
+        done = run(scheduler, "qstat", "-f", job_id, f"99.{SERVER}")
+        assert done.returncode == 153 and done.stderr == f"qstat: Unknown Job Id 99.{SERVER}\n"
         lines = done.stdout.splitlines()
         assert lines[:2] == [f"Job Id: {job_id}", "    Job_Name = fails"]
         assert "    job_state = C" in lines and "    exit_status = 3" in lines
@@ -134,10 +173,7 @@ def test_pbspro_qdel_refuses_a_finished_job(tmp_path):
     script.write_text("#!/bin/bash\ntrue\n")
     try:
         job_id = run(scheduler, "qsub", str(script)).stdout.strip()
-        deadline = time.monotonic() + 60
-        while scheduler.active_jobs():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(lambda: not scheduler.active_jobs(), "the job to end", interval=0.05)
         refused = run(scheduler, "qdel", job_id)
         assert (refused.returncode, refused.stderr) == (35, f"qdel: Job has finished {job_id}\n")
     finally:
@@ -150,10 +186,7 @@ def test_sge_qdel_answers_on_stdout_and_qacct_has_no_record_of_a_job_deleted_whi
     script.write_text(f"#!/bin/bash\n#$ -N running\ntouch {tmp_path}/ran\nsleep 300\n")
     try:
         running = run(scheduler, "qsub", "-terse", str(script)).stdout.strip()
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "ran").exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for((tmp_path / "ran").exists, "the job to start", interval=0.05)
         scheduler.queue_delay = 300
         queued = run(scheduler, "qsub", str(script)).stdout.split()[2]
         done = run(scheduler, "qdel", running, "99", queued)

@@ -4,7 +4,6 @@ executors, launchers, staging and File."""
 import os
 import pickle
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -23,9 +22,10 @@ from parlay.launchers.builtin import SimpleLauncher, SingleNodeLauncher, Wrapped
 from parlay.plugins import hookimpl
 from parlay.plugins.manager import get_hooks
 from parlay.providers.base import JobState, JobStatus, read_journal
-from parlay.providers.cluster import ClusterProvider
+from parlay.providers.cluster import ClusterProvider, hms
 from parlay.staging.files import NoOpFileStaging
-from parlay.testing.fake_scheduler import FakeScheduler
+from parlay.testing.fake_scheduler import fake_scheduler
+from parlay.testing.providers import wait_for
 
 TIMEOUT = 60
 
@@ -68,10 +68,8 @@ class FakeProvider(ClusterProvider):
 
 @pytest.fixture
 def scheduler(tmp_path, monkeypatch):
-    scheduler = FakeScheduler(tmp_path / "scheduler", "slurm")
-    monkeypatch.setenv("PATH", scheduler.path)
-    yield scheduler
-    scheduler.stop()
+    with fake_scheduler(tmp_path / "scheduler", "slurm", monkeypatch) as scheduler:
+        yield scheduler
 
 
 @pytest.fixture
@@ -79,13 +77,6 @@ def provider(tmp_path, scheduler):
     provider = FakeProvider(walltime="00:01:30", worker_init="export GREETING=hello")
     provider.script_dir = str(tmp_path / "run" / "submit_scripts")
     return provider
-
-
-def wait_for(predicate):
-    deadline = time.monotonic() + TIMEOUT
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_job_script_layout(provider):
@@ -117,7 +108,7 @@ def test_job_script_layout(provider):
 def test_submit_status_cancel_for_real(provider, tmp_path):
     marker = tmp_path / "ran"
     job_id = provider.submit(f"echo $GREETING > {marker}; sleep 60", 1, "parlay.x.block-0")
-    wait_for(marker.exists)
+    wait_for(marker.exists, "the job to start", interval=0.05)
     assert marker.read_text() == "hello\n"
     [status] = provider.status([job_id])
     assert status.state is JobState.RUNNING and not status.terminal
@@ -133,13 +124,13 @@ def test_submit_status_cancel_for_real(provider, tmp_path):
 def test_job_is_journaled_the_moment_it_is_submitted(provider, tmp_path):
     job_id = provider.submit("true", 1, "parlay.x.block-1")
     assert read_journal(str(tmp_path / "run"))["fake", job_id]["event"] == "submitted"
-    wait_for(lambda: provider.status([job_id])[0].state is JobState.COMPLETED)
+    wait_for(lambda: provider.status([job_id])[0].state is JobState.COMPLETED, "the job to complete")
 
 
 def test_status_is_batched(provider):
     provider.status_batch_size = 2
     ids = [provider.submit("sleep 60", 1, f"parlay.x.block-{n}") for n in range(3)]
-    wait_for(lambda: [s.state for s in provider.status(ids)] == [JobState.RUNNING] * 3)  # the fake starts them
+    wait_for(lambda: [s.state for s in provider.status(ids)] == [JobState.RUNNING] * 3, "the jobs to run")
     provider.commands.clear()
     provider.status(ids)
     assert [c[-1] for c in provider.commands] == [f"--jobs={ids[0]},{ids[1]}", f"--jobs={ids[2]}"]
@@ -156,10 +147,10 @@ def test_unlisted_job_is_missing(provider):
 
 def test_job_output_tails(provider):
     job_id = provider.submit("echo out-line; echo err-line >&2", 1, "parlay.x.block-2")
-    wait_for(lambda: provider.status([job_id])[0].terminal)
+    wait_for(lambda: provider.status([job_id])[0].terminal, "the job to end")
     out, err = provider.output_paths("parlay.x.block-2")
     status = JobStatus(JobState.FAILED, stdout_path=out, stderr_path=err)
-    wait_for(lambda: "err-line" in status.stderr_tail())
+    wait_for(lambda: "err-line" in status.stderr_tail(), "the job's stderr to reach its file", interval=0.05)
     assert status.stdout_tail() == "out-line\n"
     assert JobStatus(JobState.FAILED).stderr_tail() == ""
 
@@ -184,6 +175,10 @@ def test_status_failure_and_timeout(provider, scheduler):
         provider.execute_wait(["sleep", "30"])
     with pytest.raises(ExecutionProviderException, match="could not run"):
         provider.execute_wait(["/no/such/scheduler"])
+
+
+def test_walltime_in_hms():
+    assert [hms(1), hms(59.2), hms(3600), hms(360000)] == ["00:00:01", "00:01:00", "01:00:00", "100:00:00"]
 
 
 @pytest.mark.parametrize(
@@ -238,7 +233,11 @@ def test_block_executor_scales_and_cancels_everything_at_shutdown(provider, tmp_
     executor = MarkerExecutor(provider, tmp_path)
     with parlay.load(Config(executors=[executor], run_dir=str(tmp_path / "runinfo"))) as dfk:
         assert provider.script_dir == str(tmp_path / "run" / "submit_scripts")
-        wait_for(lambda: (tmp_path / "block-0").exists() and (tmp_path / "block-1").exists())
+        wait_for(
+            lambda: (tmp_path / "block-0").exists() and (tmp_path / "block-1").exists(),
+            "both blocks to start",
+            interval=0.05,
+        )
         assert list(executor.blocks) == ["0", "1"]
         assert {s.state for s in executor.status().values()} == {JobState.RUNNING}
         assert executor.scale_out(1) == ["2"]

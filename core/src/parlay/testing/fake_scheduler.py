@@ -2,15 +2,16 @@
 Torque, Grid Engine, HTCondor and LSF that print what the real tools print (formats from their manuals)
 and really run each job script as a local process group.
 
-    scheduler = FakeScheduler(tmp_path / "sched", "slurm")   # writes sbatch, squeue... into .bin
-    monkeypatch.setenv("PATH", scheduler.path)
-    scheduler.fail("sbatch", "Batch job submission failed: Invalid account")   # a refused submission
-    scheduler.hang("squeue")                                                    # a status command that hangs
-    scheduler.vanish(job_id)                                                    # a job the scheduler forgets
-    scheduler.queue_delay = 2                                                   # jobs wait 2 s before running
+    with fake_scheduler(tmp_path / "sched", "slurm", monkeypatch) as scheduler:  # sbatch, squeue... on PATH
+        scheduler.fail("sbatch", "Batch job submission failed: Invalid account")  # a refused submission
+        scheduler.hang("squeue")                                                   # a status command that hangs
+        scheduler.vanish(job_id)                                                   # a job the scheduler forgets
+        scheduler.queue_delay = 2                                                  # jobs wait 2 s before running
 
 Each command is a shim calling this module's `main([DIR, FLAVOR, COMMAND, *ARGS])` in a new Python.
 A job lives in `DIR/jobs/ID/`: `meta.json` (name, output paths, flags), `started`, `exit` (its code).
+
+Linux only: whether a job's process still lives is read from /proc.
 """
 
 from __future__ import annotations
@@ -25,9 +26,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:  # the commands must start without importing pytest
+    import pytest
+
+# Each flavor's commands in this order: submit, status, cancel, then any others (`submit_command`,
+# `status_command` and `cancel_command` name the first three).
 COMMANDS = {
     "slurm": ["sbatch", "squeue", "scancel", "scontrol", "sacct"],
     "pbspro": ["qsub", "qstat", "qdel"],
@@ -45,6 +52,21 @@ JOB_ID_VARIABLE = {
     "condor": "CONDOR_JOB_ID",
     "lsf": "LSB_JOBID",
 }
+
+
+def submit_command(flavor: str) -> str:
+    """The command that submits a job to the `flavor` scheduler (sbatch, qsub, condor_submit, bsub)."""
+    return COMMANDS[flavor][0]
+
+
+def status_command(flavor: str) -> str:
+    """The command that lists the `flavor` scheduler's jobs (squeue, qstat, condor_q, bjobs)."""
+    return COMMANDS[flavor][1]
+
+
+def cancel_command(flavor: str) -> str:
+    """The command that cancels jobs of the `flavor` scheduler (scancel, qdel, condor_rm, bkill)."""
+    return COMMANDS[flavor][2]
 
 
 class FakeScheduler:
@@ -121,6 +143,21 @@ class FakeScheduler:
         temporary = self.directory / "settings.json.tmp"
         temporary.write_text(json.dumps(settings))
         temporary.replace(self.directory / "settings.json")
+
+
+@contextlib.contextmanager
+def fake_scheduler(
+    directory: str | os.PathLike, flavor: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeScheduler]:
+    """A `FakeScheduler` of `flavor` in `directory` whose commands come first on PATH (set through
+    `monkeypatch`, which restores it when the test ends); on exit, even by an exception, every job still
+    queued or running is killed."""
+    scheduler = FakeScheduler(directory, flavor)
+    monkeypatch.setenv("PATH", scheduler.path)
+    try:
+        yield scheduler
+    finally:
+        scheduler.stop()
 
 
 def _settings(directory: Path) -> dict[str, Any]:
@@ -205,7 +242,12 @@ _NAME_DIRECTIVES = {
     "condor": r"^\s*batch_name\s*=\s*(\S+)",
 }
 # The runner: wait out the queue delay, then run the script, recording that it started and its exit code.
-_RUNNER = 'sleep "$1"; touch "$2/started"; bash "$3" >"$4" 2>"$5"; echo $? >"$2/exit.tmp"; mv "$2/exit.tmp" "$2/exit"'
+# Output and error paths that are one file share one descriptor (`2>&1`): two `>` would overwrite each other.
+_RUNNER = (
+    'sleep "$1"; touch "$2/started"; '
+    'if [ "$4" = "$5" ]; then bash "$3" >"$4" 2>&1; else bash "$3" >"$4" 2>"$5"; fi; '
+    'echo $? >"$2/exit.tmp"; mv "$2/exit.tmp" "$2/exit"'
+)
 
 
 def _submit(directory: Path, flavor: str, script_path: str, text: str) -> str:

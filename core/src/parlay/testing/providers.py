@@ -33,15 +33,17 @@ import pytest
 from parlay.errors import ExecutionProviderException, SubmitException
 from parlay.providers.base import JobState, JobStatus, read_journal
 from parlay.providers.cluster import ClusterProvider
-from parlay.testing.fake_scheduler import COMMANDS, FakeScheduler
+from parlay.testing.fake_scheduler import FakeScheduler, fake_scheduler, status_command, submit_command
 
 #: Generous: only a hang should ever reach it.
 TIMEOUT = 90
 WORKER_INIT = "export PARLAY_CONFORMANCE=initialised"
 
 
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    """Poll `predicate` until it returns something true; fail naming `what` after `timeout` seconds."""
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = TIMEOUT, interval: float = 0.2) -> Any:
+    """Poll `predicate` every `interval` seconds until it returns something true, and return that; fail
+    naming `what` after `timeout` seconds. The default interval suits a predicate that starts a process
+    (a scheduler command); a cheap one (a file's existence) may poll faster."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -49,17 +51,18 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = TIMEOUT) 
             return value
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.2)
+        time.sleep(interval)
+
+
+def run_cleanup(*args: str | os.PathLike) -> subprocess.CompletedProcess[str]:
+    """Run `parlay cleanup ARGS...` in a new Python, capturing its output as text."""
+    command = [sys.executable, "-m", "parlay.cli", "cleanup", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
 
 
 class LiveProviderConformance:
     """Inherited tests that hold for any scheduler, fake or real: script rendering, submit, status, cancel,
     the journal and `parlay cleanup`. Used as is against the real scheduler on PATH."""
-
-    #: Whether the scheduler on PATH is real (else the fixtures put the fake one first).
-    live: ClassVar[bool] = True
-    #: The fake scheduler flavor (`parlay.testing.fake_scheduler.COMMANDS`) speaking this scheduler's tools.
-    flavor: ClassVar[str] = ""
 
     def make_provider(self, **options: Any) -> ClusterProvider:
         raise NotImplementedError("a conformance subclass must return a provider built with **options")
@@ -72,14 +75,9 @@ class LiveProviderConformance:
     # --- fixtures ---------------------------------------------------------------------------------
 
     @pytest.fixture
-    def scheduler(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeScheduler | None]:
-        if self.live:
-            yield None
-            return
-        fake = FakeScheduler(tmp_path / "scheduler", self.flavor)
-        monkeypatch.setenv("PATH", fake.path)
-        yield fake
-        fake.stop()
+    def scheduler(self) -> FakeScheduler | None:
+        """None: the real scheduler's commands on PATH answer (`ProviderConformance` puts the fake's first)."""
+        return None
 
     @pytest.fixture
     def run_dir(self, tmp_path: Path) -> Path:
@@ -198,8 +196,7 @@ class LiveProviderConformance:
         for n in (1, 2):
             ids.append(provider.submit(f"touch {run_dir}/started-{n}; sleep 300", 1, f"parlay.conformance.block-{n}"))
             self.wait_started(run_dir / f"started-{n}")
-        command = [sys.executable, "-m", "parlay.cli", "cleanup", str(run_dir)]
-        answer = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+        answer = run_cleanup(run_dir)
         assert answer.returncode == 0, answer.stdout + answer.stderr
         for job_id in ids:
             assert re.search(rf"{re.escape(job_id)}\b.*cancelled", answer.stdout), answer.stdout
@@ -210,7 +207,7 @@ class LiveProviderConformance:
             self.final_status(fresh, job_id)  # a fresh provider may not tell a cancelled job from a failed one
         if scheduler is not None:
             assert scheduler.active_jobs() == []
-        again = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+        again = run_cleanup(run_dir)
         assert again.returncode == 0 and "nothing to cancel" in again.stdout, again.stdout
 
 
@@ -219,11 +216,17 @@ class ProviderConformance(LiveProviderConformance):
     the scheduler's commands (a refused submission, a hanging or failing status command, a vanished job,
     a job held in the queue)."""
 
-    live: ClassVar[bool] = False
+    #: The fake scheduler flavor (`parlay.testing.fake_scheduler.COMMANDS`) speaking this scheduler's tools.
+    flavor: ClassVar[str] = ""
 
     @pytest.fixture
-    def fake(self, scheduler: FakeScheduler | None) -> FakeScheduler:
-        assert scheduler is not None, "ProviderConformance runs against the fake scheduler; set flavor"
+    def scheduler(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeScheduler]:
+        with fake_scheduler(tmp_path / "scheduler", self.flavor, monkeypatch) as fake:
+            yield fake
+
+    @pytest.fixture
+    def fake(self, scheduler: FakeScheduler) -> FakeScheduler:
+        """The scheduler, by the name the injected-failure tests give it."""
         return scheduler
 
     # --- injected failures ------------------------------------------------------------------------
@@ -231,7 +234,7 @@ class ProviderConformance(LiveProviderConformance):
     def test_a_refused_submission_shows_the_command_and_its_stderr(
         self, provider: ClusterProvider, fake: FakeScheduler
     ) -> None:
-        submit = COMMANDS[self.flavor][0]
+        submit = submit_command(self.flavor)
         fake.fail(submit, "Invalid account or account/partition combination specified")
         with pytest.raises(SubmitException) as info:
             provider.submit("true", 1, "parlay.conformance.block-4")
@@ -243,7 +246,7 @@ class ProviderConformance(LiveProviderConformance):
     def test_a_hanging_status_command_times_out(self, provider: ClusterProvider, fake: FakeScheduler) -> None:
         job_id = provider.submit("sleep 300", 1, "parlay.conformance.block-5")
         provider.cmd_timeout = 1
-        fake.hang(COMMANDS[self.flavor][1])
+        fake.hang(status_command(self.flavor))
         with pytest.raises(ExecutionProviderException, match=r"did not answer within 1 s"):
             provider.status([job_id])
         fake.heal()
@@ -252,11 +255,11 @@ class ProviderConformance(LiveProviderConformance):
 
     def test_a_failing_status_command_shows_its_stderr(self, provider: ClusterProvider, fake: FakeScheduler) -> None:
         job_id = provider.submit("sleep 300", 1, "parlay.conformance.block-6")
-        status_command = COMMANDS[self.flavor][1]
-        fake.fail(status_command, "Socket timed out on send/recv operation", 1)
+        command = status_command(self.flavor)
+        fake.fail(command, "Socket timed out on send/recv operation", 1)
         with pytest.raises(ExecutionProviderException) as info:
             provider.status([job_id])
-        assert status_command in str(info.value) and "Socket timed out" in str(info.value)
+        assert command in str(info.value) and "Socket timed out" in str(info.value)
 
     def test_a_vanished_job_is_missing(self, provider: ClusterProvider, fake: FakeScheduler, run_dir: Path) -> None:
         marker = run_dir / "started"

@@ -10,7 +10,7 @@ import pytest
 from parlay.errors import ConfigurationError, SubmitException
 from parlay.launchers.builtin import SimpleLauncher, SingleNodeLauncher
 from parlay.providers.base import JobState
-from parlay.testing.fake_scheduler import FakeScheduler
+from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import ProviderConformance, wait_for
 from parlay_provider_condor import CondorProvider
 from parlay_provider_condor.provider import condor_environment
@@ -184,54 +184,51 @@ def test_condor_q_answers_including_held_jobs(tmp_path):
     assert provider._parse_status("-- Schedd: submit.example.org : <10.0.0.1:9618?...\n") == {}
 
 
-def run_for_real(tmp_path, monkeypatch):
-    scheduler = FakeScheduler(tmp_path / "scheduler", "condor")
-    monkeypatch.setenv("PATH", scheduler.path)
-    return scheduler, provider_in(tmp_path, launcher=SimpleLauncher())
+@pytest.fixture
+def scheduler(tmp_path, monkeypatch):
+    with fake_scheduler(tmp_path / "scheduler", "condor", monkeypatch) as scheduler:
+        yield scheduler
 
 
-def test_history_reports_how_jobs_that_left_the_queue_ended(tmp_path, monkeypatch):
-    scheduler, provider = run_for_real(tmp_path, monkeypatch)
-    try:
-        ok = provider.submit("true", 1, "parlay.x.block-0")
-        bad = provider.submit("exit 7", 1, "parlay.x.block-1")
-        wait_for(lambda: not scheduler.active_jobs(), "both jobs to leave the queue")
-        fresh = provider_in(tmp_path)  # no memory of anything: everything comes from condor_history
-        commands = []
-        execute_wait = fresh.execute_wait
-
-        def recording(command, **options):
-            commands.append(command)
-            return execute_wait(command, **options)
-
-        monkeypatch.setattr(fresh, "execute_wait", recording)
-        ended = fresh.status([ok, bad, "987654"])
-        assert [(s.state, s.exit_code) for s in ended] == [
-            (JobState.COMPLETED, 0), (JobState.FAILED, 7), (JobState.MISSING, None)
-        ]  # fmt: skip
-        assert commands[-1] == ["condor_history", ok, bad, "987654", "-af:j", "JobStatus", "ExitCode", "-limit", "3"]
-    finally:
-        scheduler.stop()
+@pytest.fixture
+def provider(tmp_path, scheduler):
+    """A provider whose jobs the fake HTCondor runs."""
+    return provider_in(tmp_path, launcher=SimpleLauncher())
 
 
-def test_removing_a_job_that_left_the_queue_is_not_an_error(tmp_path, monkeypatch):
-    scheduler, provider = run_for_real(tmp_path, monkeypatch)
-    try:
-        ended = provider.submit("true", 1, "parlay.x.block-0")
-        wait_for(lambda: provider.status([ended])[0].terminal, "the first job to end")
-        running = provider.submit(f"touch {tmp_path}/started; sleep 300", 1, "parlay.x.block-1")
-        wait_for((tmp_path / "started").exists, "the second job to start")
-        # with a job still queued, condor_rm fails: "Couldn't find/remove all jobs in cluster N"
-        assert provider.cancel([ended]) == [True]
-        assert provider.status([running])[0].state is JobState.RUNNING
-        assert provider.cancel([running, ended]) == [True, True]
-        wait_for(lambda: provider.status([running])[0].state is JobState.CANCELLED, "the removal")
-    finally:
-        scheduler.stop()
+def test_history_reports_how_jobs_that_left_the_queue_ended(tmp_path, monkeypatch, scheduler, provider):
+    ok = provider.submit("true", 1, "parlay.x.block-0")
+    bad = provider.submit("exit 7", 1, "parlay.x.block-1")
+    wait_for(lambda: not scheduler.active_jobs(), "both jobs to leave the queue")
+    fresh = provider_in(tmp_path)  # no memory of anything: everything comes from condor_history
+    commands = []
+    execute_wait = fresh.execute_wait
+
+    def recording(command, **options):
+        commands.append(command)
+        return execute_wait(command, **options)
+
+    monkeypatch.setattr(fresh, "execute_wait", recording)
+    ended = fresh.status([ok, bad, "987654"])
+    assert [(s.state, s.exit_code) for s in ended] == [
+        (JobState.COMPLETED, 0), (JobState.FAILED, 7), (JobState.MISSING, None)
+    ]  # fmt: skip
+    assert commands[-1] == ["condor_history", ok, bad, "987654", "-af:j", "JobStatus", "ExitCode", "-limit", "3"]
 
 
-def test_refused_submission_names_both_files(tmp_path, monkeypatch):
-    scheduler, provider = run_for_real(tmp_path, monkeypatch)
+def test_removing_a_job_that_left_the_queue_is_not_an_error(tmp_path, provider):
+    ended = provider.submit("true", 1, "parlay.x.block-0")
+    wait_for(lambda: provider.status([ended])[0].terminal, "the first job to end")
+    running = provider.submit(f"touch {tmp_path}/started; sleep 300", 1, "parlay.x.block-1")
+    wait_for((tmp_path / "started").exists, "the second job to start")
+    # with a job still queued, condor_rm fails: "Couldn't find/remove all jobs in cluster N"
+    assert provider.cancel([ended]) == [True]
+    assert provider.status([running])[0].state is JobState.RUNNING
+    assert provider.cancel([running, ended]) == [True, True]
+    wait_for(lambda: provider.status([running])[0].state is JobState.CANCELLED, "the removal")
+
+
+def test_refused_submission_names_both_files(scheduler, provider):
     scheduler.fail("condor_submit", "ERROR: Failed to connect to local queue manager")
     with pytest.raises(SubmitException) as info:
         provider.submit("true", 1, "parlay.x.block-3")

@@ -12,7 +12,7 @@ from parlay.errors import ConfigurationError, SubmitException
 from parlay.launchers.builtin import SimpleLauncher, SingleNodeLauncher
 from parlay.plugins import registry
 from parlay.providers.base import JobState
-from parlay.testing.fake_scheduler import FakeScheduler
+from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import ProviderConformance, wait_for
 from parlay_provider_lsf import LSFProvider
 from parlay_provider_lsf.provider import bsub_options, run_limit
@@ -38,17 +38,13 @@ class TestLSFRedirectedConformance(ProviderConformance):
 
 @pytest.mark.parametrize("redirection", [False, True])
 def test_a_failed_copys_exit_code_is_the_jobs(tmp_path, monkeypatch, redirection):
-    fake = FakeScheduler(tmp_path / "scheduler", "lsf")
-    monkeypatch.setenv("PATH", fake.path)
     provider = LSFProvider(bsub_redirection=redirection)
     provider.script_dir = str(tmp_path / "scripts")
-    try:
+    with fake_scheduler(tmp_path / "scheduler", "lsf", monkeypatch):
         job_id = provider.submit("echo copy-$PARLAY_COPY-failed >&2; exit 3", 2, "parlay.t.block-0")
         status = wait_for(lambda: next((s for s in provider.status([job_id]) if s.terminal), None), "the job to end")
         assert (status.state, status.exit_code) == (JobState.FAILED, 3), status
         assert "copy-2-failed" in status.stderr_tail()
-    finally:
-        fake.stop()
 
 
 def directives(tmp_path: Path, **options) -> list[str]:

@@ -7,7 +7,7 @@ from parlay.errors import ConfigurationError, ExecutionProviderException
 from parlay.launchers.builtin import SimpleLauncher, SingleNodeLauncher
 from parlay.plugins import registry
 from parlay.providers.base import JobState
-from parlay.testing.fake_scheduler import FakeScheduler
+from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import ProviderConformance
 from parlay_provider_pbs import PBSProProvider
 from parlay_provider_pbs.pbspro import load_qstat_json
@@ -249,10 +249,8 @@ def test_output_that_is_not_json_is_an_error():
 
 @pytest.fixture
 def scheduler(tmp_path, monkeypatch):
-    scheduler = FakeScheduler(tmp_path / "scheduler", "pbspro")
-    monkeypatch.setenv("PATH", scheduler.path)
-    yield scheduler
-    scheduler.stop()
+    with fake_scheduler(tmp_path / "scheduler", "pbspro", monkeypatch) as scheduler:
+        yield scheduler
 
 
 def test_unknown_and_finished_jobs_are_not_errors_of_qstat_and_qdel(scheduler):

@@ -7,7 +7,7 @@ from parlay.errors import ConfigurationError, ExecutionProviderException
 from parlay.launchers.builtin import SingleNodeLauncher
 from parlay.plugins import registry
 from parlay.providers.base import JobState
-from parlay.testing.fake_scheduler import FakeScheduler
+from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import ProviderConformance
 from parlay_provider_pbs import TorqueProvider
 from parlay_provider_pbs.torque import parse_full_status
@@ -225,10 +225,8 @@ def test_folded_values_are_joined_again():
 
 @pytest.fixture
 def scheduler(tmp_path, monkeypatch):
-    scheduler = FakeScheduler(tmp_path / "scheduler", "torque")
-    monkeypatch.setenv("PATH", scheduler.path)
-    yield scheduler
-    scheduler.stop()
+    with fake_scheduler(tmp_path / "scheduler", "torque", monkeypatch) as scheduler:
+        yield scheduler
 
 
 def test_unknown_and_completed_jobs_are_not_errors_of_qstat_and_qdel(scheduler):

@@ -10,8 +10,7 @@ import pytest
 from parlay.errors import ConfigurationError, ExecutionProviderException
 from parlay.launchers.builtin import SimpleLauncher
 from parlay.providers.base import JobState
-from parlay.providers.cluster import hms
-from parlay.testing.fake_scheduler import FakeScheduler
+from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import LiveProviderConformance, ProviderConformance, wait_for
 from parlay_provider_sge import GridEngineProvider
 from parlay_provider_sge.provider import accounting_status, job_state, parse_qacct, parse_qstat, sge_name
@@ -79,8 +78,6 @@ class TestGridEngineProvider(ProviderConformance):
 class TestLiveGridEngine(LiveProviderConformance):
     """The same tests against a real Son of Grid Engine (tools/schedulers/sge.sh), with the default grace."""
 
-    flavor = "sge"
-
     @pytest.fixture(autouse=True)
     def _grid_engine(self, live_sge):
         return live_sge
@@ -94,10 +91,8 @@ class TestLiveGridEngine(LiveProviderConformance):
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
-    scheduler = FakeScheduler(tmp_path / "scheduler", "sge")
-    monkeypatch.setenv("PATH", scheduler.path)
-    yield scheduler
-    scheduler.stop()
+    with fake_scheduler(tmp_path / "scheduler", "sge", monkeypatch) as scheduler:
+        yield scheduler
 
 
 def make(tmp_path, **options):
@@ -144,7 +139,8 @@ def test_a_failing_qdel_shows_its_output_while_the_job_is_queued(tmp_path, fake)
     assert provider.status([job_id])[0].state is JobState.CANCELLED
 
 
-def test_qstat_runs_once_per_poll_whatever_the_batch_size(tmp_path, fake, monkeypatch):
+@pytest.mark.usefixtures("fake")
+def test_qstat_runs_once_per_poll_whatever_the_batch_size(tmp_path, monkeypatch):
     provider = make(tmp_path)
     provider.status_batch_size = 1
     ids = [provider.submit("sleep 300", 1, f"parlay.sge.block-{n}") for n in range(3)]
@@ -250,10 +246,6 @@ def test_odd_output_paths(tmp_path):
     coloned = make(tmp_path / "a:b")
     assert '#$ -o "' + str(tmp_path / "my runs") in spaced.job_script("worker", 1, "b-0")
     assert f"#$ -e :{tmp_path / 'a:b'}" in coloned.job_script("worker", 1, "b-0")
-
-
-def test_walltime_in_hms():
-    assert [hms(1), hms(59.2), hms(3600), hms(360000)] == ["00:00:01", "00:01:00", "01:00:00", "100:00:00"]
 
 
 # --- options ----------------------------------------------------------------------------------------

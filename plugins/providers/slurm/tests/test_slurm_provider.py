@@ -8,7 +8,7 @@ import pytest
 from parlay.errors import ConfigurationError, ExecutionProviderException
 from parlay.launchers.builtin import SingleNodeLauncher
 from parlay.providers.base import JobState
-from parlay.testing.fake_scheduler import FakeScheduler
+from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import LiveProviderConformance, ProviderConformance
 from parlay_provider_slurm import SlurmProvider
 from parlay_provider_slurm.provider import slurm_time
@@ -23,8 +23,6 @@ class TestSlurmProvider(ProviderConformance):
 
 class TestLiveSlurm(LiveProviderConformance):
     """The same suite through the real sbatch, squeue, scontrol and scancel."""
-
-    flavor = "slurm"
 
     @pytest.fixture(autouse=True)
     def _slurm(self, live_slurm):
@@ -126,9 +124,13 @@ def test_squeue_output_with_cluster_headers_and_reasons():
     assert provider.cleanup_options() == {"label": "slurm", "clusters": "east"}
 
 
-def test_forgotten_jobs_are_read_from_sacct_then_scontrol(tmp_path, monkeypatch):
-    scheduler = FakeScheduler(tmp_path / "scheduler", "slurm")
-    monkeypatch.setenv("PATH", scheduler.path)
+@pytest.fixture
+def scheduler(tmp_path, monkeypatch):
+    with fake_scheduler(tmp_path / "scheduler", "slurm", monkeypatch) as scheduler:
+        yield scheduler
+
+
+def test_forgotten_jobs_are_read_from_sacct_then_scontrol(tmp_path, monkeypatch, scheduler):
     provider = SlurmProvider()
     provider.script_dir = str(tmp_path / "scripts")
     calls = []
@@ -151,4 +153,3 @@ def test_forgotten_jobs_are_read_from_sacct_then_scontrol(tmp_path, monkeypatch)
     provider._accounting = True
     with pytest.raises(ExecutionProviderException, match="Unable to contact"):
         provider._final_status(["5"])
-    scheduler.stop()
