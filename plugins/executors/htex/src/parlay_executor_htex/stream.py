@@ -36,6 +36,7 @@ class Stream:
         sock.setblocking(False)
         self.sock = sock
         self._in = bytearray()
+        self._scratch = memoryview(bytearray(_CHUNK))  # reads land here: recv(n) would allocate n bytes each time
         self._out = bytearray()
         self._eof = False
         self.name: bytes | None = None  # who is at the other end, once known
@@ -90,16 +91,18 @@ class Stream:
         read = 0
         while read < READ_LIMIT and not self._eof:
             try:
-                chunk = self.sock.recv(_CHUNK)
+                size = self.sock.recv_into(self._scratch)
             except BlockingIOError:
                 break
             except OSError as exc:
                 raise Closed(str(exc)) from None
-            if not chunk:
+            if not size:
                 self._eof = True
                 break
-            self._in += chunk
-            read += len(chunk)
+            self._in += self._scratch[:size]
+            read += size
+            if size < _CHUNK:  # the socket is empty: asking again would only raise BlockingIOError
+                break
         messages = self._messages()
         if self._eof and not messages:
             raise Closed("the peer closed the connection")
