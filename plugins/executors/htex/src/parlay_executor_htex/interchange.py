@@ -226,9 +226,10 @@ class Interchange:
     def _from_client(self, identity: bytes, frames: list[bytes]) -> None:
         kind = p.kind_of(frames)
         if kind == p.TASKS:
-            push = heapq.heappush
-            for task_id, priority, function, payload in p.unpack_tasks(frames):
-                push(self.queue, (priority, task_id, function, payload))
+            if self.queue or not self._forward(frames):
+                push = heapq.heappush
+                for task_id, priority, function, payload in p.unpack_tasks(frames):
+                    push(self.queue, (priority, task_id, function, payload))
         elif kind == p.FUNCTION:
             (number,) = p.FUNC_ID.unpack(frames[1])
             self.functions[number] = frames[2]
@@ -324,11 +325,9 @@ class Interchange:
             if free <= 0 or manager.draining:
                 continue
             batch = [pop(self.queue) for _ in range(min(free, len(self.queue)))]
-            new_functions = {f for _, _, f, _ in batch if f not in manager.functions}
-            for number in new_functions:
-                self._to_manager(identity, [p.header(p.FUNCTION), p.FUNC_ID.pack(number), self.functions[number]])
-            if self._to_manager(identity, p.pack_tasks([(tid, prio, f, payload) for prio, tid, f, payload in batch])):
-                manager.functions |= new_functions
+            if self._send_functions(identity, manager, {f for _, _, f, _ in batch}) and self._to_manager(
+                identity, p.pack_tasks([(tid, prio, f, payload) for prio, tid, f, payload in batch])
+            ):
                 manager.outstanding.update(tid for _, tid, _, _ in batch)
             else:
                 for item in batch:
@@ -336,6 +335,31 @@ class Interchange:
                 self._lose_manager(identity, "it cannot be reached")
             if not self.queue:
                 return
+
+    def _forward(self, frames: list[bytes]) -> bool:
+        """Pass a TASKS message on unchanged to the first manager that can take all of it, when its
+        tasks share one priority (so queueing could not reorder them); False if none can."""
+        entries = p.task_entries(frames)
+        if len({prio for _, prio, _, _ in entries}) > 1:
+            return False
+        for identity, manager in self.managers.items():
+            if manager.draining or manager.capacity - len(manager.outstanding) < len(entries):
+                continue
+            if not self._send_functions(identity, manager, {f for _, _, f, _ in entries}):
+                return False
+            if not self._to_manager(identity, frames):
+                return False  # the tasks are queued; _dispatch finds the manager gone
+            manager.outstanding.update(tid for tid, _, _, _ in entries)
+            return True
+        return False
+
+    def _send_functions(self, identity: bytes, manager: Manager, numbers: set[int]) -> bool:
+        """Send the manager the functions among `numbers` it has not had yet."""
+        for number in numbers - manager.functions:
+            if not self._to_manager(identity, [p.header(p.FUNCTION), p.FUNC_ID.pack(number), self.functions[number]]):
+                return False
+            manager.functions.add(number)
+        return True
 
     def _heartbeat(self, now: float) -> None:
         for identity, manager in list(self.managers.items()):

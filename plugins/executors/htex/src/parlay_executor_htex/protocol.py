@@ -101,6 +101,16 @@ def unpack_tasks(frames: list[bytes]) -> list[tuple[int, int, int, bytes]]:
     return tasks
 
 
+def task_entries(frames: list[bytes]) -> list[tuple[int, int, int, int]]:
+    """(task id, priority, function id, payload length) of each task of a TASKS message, checked
+    against its payload frame without copying a payload."""
+    blob, _ = _blob(frames, TASK_META.size)
+    entries = list(TASK_META.iter_unpack(frames[1]))
+    if sum(size for _, _, _, size in entries) != len(blob):
+        raise ProtocolError("TASKS payload lengths do not add up")
+    return entries
+
+
 def pack_results(results: list[tuple[int, bytes]]) -> list[bytes]:
     """A RESULTS message for (task id, payload) entries."""
     meta = b"".join([RESULT_META.pack(tid, len(payload)) for tid, payload in results])

@@ -1,0 +1,102 @@
+"""The interchange's routing, driven from this process through its real sockets: the client at one end
+of its socket pair, a manager on its Unix socket."""
+
+import os
+import select
+import socket
+import threading
+
+import pytest
+
+from parlay.testing import TIMEOUT
+from parlay_executor_htex import protocol as p
+from parlay_executor_htex.interchange import Interchange, local_address
+from parlay_executor_htex.stream import Stream
+
+MANAGER = {"id": "ab" * 8, "block_id": "0", "workers": 1, "prefetch": 10, "python": p.python_version(), "parlay": "t"}
+
+
+def receive(stream, count):
+    messages = []
+    while len(messages) < count:
+        ready, _, _ = select.select([stream.sock], [], [], TIMEOUT)
+        assert ready, f"timed out with {messages}"
+        messages += stream.receive()
+    return messages
+
+
+@pytest.fixture
+def routed(tmp_path):
+    """A running interchange, its client and one registered manager able to hold 11 tasks."""
+    ours, theirs = socket.socketpair()
+    interchange = Interchange(
+        {
+            "client_fd": theirs.detach(),
+            "ipc_dir": str(tmp_path),
+            "worker_address": "127.0.0.1",
+            "worker_port_range": [54000, 55000],
+            "cert_dir": None,
+            "heartbeat_period": 30,
+            "heartbeat_threshold": 120,
+            "parent_pid": os.getppid(),
+            "python": MANAGER["python"],
+            "parlay": MANAGER["parlay"],
+        }
+    )
+    loop = threading.Thread(target=interchange.run, daemon=True)
+    loop.start()
+    client = Stream(ours)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(local_address(str(tmp_path)))
+    manager = Stream(sock)
+    manager.send(p.pack_json(p.REGISTER, MANAGER))
+    (answer,) = receive(manager, 1)
+    assert p.unpack_json(answer)["accepted"]
+    yield client, manager
+    client.send(p.pack_json(p.COMMAND, {"op": "shutdown"}))
+    loop.join(TIMEOUT)
+    assert not loop.is_alive()
+    interchange.close()
+    manager.close()
+
+
+def tasks(*entries):
+    return p.pack_tasks([(tid, prio, 7, f"task {tid}".encode()) for tid, prio in entries])
+
+
+def test_a_batch_reaches_the_manager_in_priority_order(routed):
+    client, manager = routed
+    client.send([p.header(p.FUNCTION), p.FUNC_ID.pack(7), b"function"])
+    client.send(tasks((1, 5), (2, 1), (3, 3)))
+    function, batch = receive(manager, 2)
+    assert p.kind_of(function) == p.FUNCTION
+    assert [(tid, payload) for tid, _, _, payload in p.unpack_tasks(batch)] == [
+        (2, b"task 2"),
+        (3, b"task 3"),
+        (1, b"task 1"),
+    ]
+
+
+def test_tasks_of_one_priority_pass_through_unchanged_and_results_come_back(routed):
+    client, manager = routed
+    client.send([p.header(p.FUNCTION), p.FUNC_ID.pack(7), b"function"])
+    first = tasks((1, p.NO_PRIORITY), (2, p.NO_PRIORITY))
+    client.send(first)
+    assert receive(manager, 2)[1] == first
+    second = tasks((3, 4))
+    client.send(second)
+    assert receive(manager, 1) == [second]  # the function is not sent again
+    results = p.pack_results([(1, b"one"), (2, b"two"), (3, b"three")])
+    manager.send(results)
+    assert receive(client, 1) == [results]
+
+
+def test_a_batch_larger_than_the_free_capacity_waits_for_results(routed):
+    client, manager = routed
+    client.send([p.header(p.FUNCTION), p.FUNC_ID.pack(7), b"function"])
+    client.send(tasks(*((tid, p.NO_PRIORITY) for tid in range(1, 15))))
+    _, batch = receive(manager, 2)
+    assert [tid for tid, _, _, _ in p.unpack_tasks(batch)] == list(range(1, 12))  # 1 worker + 10 prefetched
+    manager.send(p.pack_results([(1, b""), (2, b"")]))
+    (rest,) = receive(manager, 1)
+    assert [tid for tid, _, _, _ in p.unpack_tasks(rest)] == [12, 13]
