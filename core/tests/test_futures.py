@@ -2,7 +2,7 @@
 
 import threading
 import time
-from concurrent.futures import TimeoutError, wait
+from concurrent.futures import CancelledError, TimeoutError, wait
 
 import pytest
 
@@ -41,5 +41,10 @@ def test_callbacks_cancel_and_wait():
     queued = ExecutorFuture()
     assert queued.cancel() and queued.cancelled()
     assert not queued.set_running_or_notify_cancel()  # what an executor does before running a task
+    with pytest.raises(CancelledError):
+        queued.result()
+    with pytest.raises(CancelledError):
+        queued.exception()
+    assert not future.cancelled() and future.exception() is None and future.result() == 1
     done, not_done = wait([future, queued, ExecutorFuture()], timeout=0.1)
     assert {future, queued} <= done and len(not_done) == 1

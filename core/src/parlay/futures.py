@@ -53,18 +53,28 @@ class SharedConditionFuture(Future):
                     return
                 self._condition.wait(remaining)
 
+    # A finished future never changes again: its outcome is read without taking the shared condition.
+
     def result(self, timeout: float | None = None) -> Any:
+        if self._state == _base.FINISHED and self._exception is None:
+            return self._result
         self._wait(timeout)
         return super().result(0)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        if self._state == _base.FINISHED:
+            return self._exception
         self._wait(timeout)
         return super().exception(0)
+
+    def cancelled(self) -> bool:
+        return self._state in _CANCELLED_STATES
 
 
 #: Reentrant (the default), so `concurrent.futures.wait` may hold one for several futures at once.
 _CONDITIONS = tuple(threading.Condition() for _ in range(64))
 _DONE_STATES = (_base.FINISHED, _base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
+_CANCELLED_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
 
 
 class ExecutorFuture(SharedConditionFuture):

@@ -21,6 +21,9 @@ class States(enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    # members are singletons compared by identity; Enum's own hash runs Python code at every count update
+    __hash__ = object.__hash__
+
 
 FINAL_STATES = frozenset({States.exec_done, States.memo_done, States.failed, States.dep_fail, States.cancelled})
 FAILURE_STATES = frozenset({States.failed, States.dep_fail})
