@@ -44,9 +44,13 @@ ACCELERATOR_VARIABLES = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "ZE_AFF
 SHORT_TASK = 0.01
 #: With short tasks and automatic prefetch, extra tasks to hold per worker.
 AUTO_PREFETCH_PER_WORKER = 16
-#: Tasks shorter than this (seconds, on average) are waited for without sleeping while a CPU is free: waking a
-#: sleeping process on another CPU costs tens of microseconds on virtual machines, as much as such a task.
-SPIN_TASK = 0.0005
+#: What is due within this many seconds (the result of a task, or the next task after the last result,
+#: on average) is waited for without sleeping, for up to twice that long, while a CPU is free: waking a
+#: sleeping process costs tens of microseconds on virtual machines, as much as such a task.
+SPIN_WITHIN = 0.0005
+#: The longest wait for a next task that counts as such, seconds: a chain resuming after a pause is soon
+#: recognised as quick again.
+PAUSE = 10 * SPIN_WITHIN
 #: Seconds before the block's walltime ends when the manager stops taking tasks (at most half the block's life).
 DEADLINE_MARGIN = 60.0
 #: Seconds a stopping manager waits for its last messages to leave.
@@ -77,12 +81,16 @@ class NodeManager:
         )
         self.cpus = cpu_sets(args.cpu_affinity, self.workers_total)
         self.cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.idle_since = 0.0  # when the results that left every worker idle were sent; 0 while any works
+        # moving average of the time from then to the next task, seconds; starts where spinning would begin
+        self.turnaround = SPIN_WITHIN
         self.context = zmq.Context()
         self.link = self.connect()
         self.functions: dict[int, bytes] = {}
         self.queue: collections.deque[tuple[int, int, bytes]] = collections.deque()  # task id, function, payload
         self.workers: dict[int, Worker] = {}
         self.task_time = 1.0  # moving average of task durations, seconds; pessimistic until measured
+        self.measured = False  # whether a task has finished here yet
         self.capacity = self.workers_total + (args.prefetch_capacity or 0)
         self.results: list[tuple[int, bytes]] = []
         self.lost: list[tuple[int, dict[str, Any]]] = []
@@ -229,14 +237,26 @@ class NodeManager:
         self.stop()
 
     def wait(self, poller: zmq.Poller) -> list[tuple[Any, int]]:
-        """The poll's events. While workers run tasks that usually end within `SPIN_TASK` and a CPU is
-        free, ask without sleeping for up to twice that long: the result is then taken without a wake-up."""
-        if self.task_time < SPIN_TASK and 0 < sum(1 for w in self.workers.values() if w.tasks) < self.cpu_count:
-            deadline = time.perf_counter() + 2 * self.task_time
-            while time.perf_counter() < deadline:
-                if events := poller.poll(0):
-                    return events
+        """The poll's events; taken without sleeping when `spin_until` says they are due soon."""
+        deadline = self.spin_until()
+        while time.monotonic() < deadline:
+            if events := poller.poll(0):
+                return events
+            os.sched_yield()  # a process waiting for this CPU goes first
         return poller.poll(200)
+
+    def spin_until(self) -> float:
+        """Until when to poll without sleeping: while workers run short tasks and a CPU is free, or,
+        once all are idle, while the next task of a quick succession (a chain of dependent tasks) is due."""
+        if self.cpu_count < 2:
+            return 0.0
+        busy = sum(1 for worker in self.workers.values() if worker.tasks)
+        if busy:
+            short = self.task_time < SPIN_WITHIN and busy < self.cpu_count
+            return time.monotonic() + 2 * self.task_time if short else 0.0
+        if self.idle_since and self.turnaround < SPIN_WITHIN:
+            return self.idle_since + 2 * self.turnaround
+        return 0.0
 
     def step(self, events: list[tuple[Any, int]], link: Any) -> None:
         """Handle what the poll reported, hand out tasks and send results."""
@@ -256,6 +276,10 @@ class NodeManager:
             self.last_heard = time.monotonic()
             kind = p.kind_of(frames)
             if kind == p.TASKS:
+                if self.idle_since:
+                    waited = min(time.monotonic() - self.idle_since, PAUSE)
+                    self.turnaround = 0.8 * self.turnaround + 0.2 * waited
+                    self.idle_since = 0.0
                 for task_id, _, function, payload in p.unpack_tasks(frames):
                     self.queue.append((task_id, function, payload))
             elif kind == p.FUNCTION:
@@ -279,7 +303,9 @@ class NodeManager:
         started = worker.sent.popleft()
         now = time.monotonic()
         # a task queued at the worker behind another began when that one ended
-        self.task_time = 0.8 * self.task_time + 0.2 * (now - max(started, worker.last_done))
+        took = now - max(started, worker.last_done)
+        self.task_time = 0.8 * self.task_time + 0.2 * took if self.measured else took
+        self.measured = True
         worker.last_done = now
         self.results.append((task_id, reply))
         self.adapt_capacity()
@@ -317,6 +343,8 @@ class NodeManager:
         if self.results:
             self.link.send(p.pack_results(self.results))
             self.results = []
+            if not self.queue and not any(worker.tasks for worker in self.workers.values()):
+                self.idle_since = time.monotonic()
         for task_id, detail in self.lost:
             self.link.send([p.header(p.LOST), p.pack_ids([task_id]), json.dumps(detail).encode()])
         self.lost = []
