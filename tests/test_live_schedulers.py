@@ -20,7 +20,7 @@ from parlay import Config, bash_app, python_app
 from parlay.errors import BadStateException
 from parlay.providers.base import read_journal
 from parlay.testing import TIMEOUT
-from parlay.testing.providers import wait_for
+from parlay.testing.providers import run_cleanup, wait_for
 
 
 @python_app
@@ -178,9 +178,7 @@ def test_sigkilled_submitter_leaves_no_job(tmp_path, scheduler):
 def test_sigkilled_submitter_and_interchange_then_parlay_cleanup_leaves_no_job(tmp_path, scheduler):
     run_dir, jobs = stopped_submitter(tmp_path, scheduler, signal.SIGKILL, whole_group=True)
     assert listed(scheduler, jobs), "with the interchange killed too, nothing stops the blocks: they are orphans"
-    cleanup = subprocess.run(
-        [sys.executable, "-m", "parlay.cli", "cleanup", run_dir], capture_output=True, text=True, timeout=TIMEOUT
-    )
+    cleanup = run_cleanup(run_dir)
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     assert f"job {jobs[0]} (parlay.my_hpc_cluster.block-0): RUNNING, cancelled" in cleanup.stdout
     assert_no_job_left(scheduler, jobs)

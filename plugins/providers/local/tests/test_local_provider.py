@@ -1,7 +1,6 @@
 """LocalProvider: real process groups, their exit codes, their output, and cancelling whole groups."""
 
 import os
-import time
 
 import pytest
 
@@ -9,9 +8,8 @@ from parlay.errors import ConfigurationError
 from parlay.launchers.builtin import SimpleLauncher
 from parlay.providers.base import JobState, read_journal
 from parlay.testing.executors import process_alive
+from parlay.testing.providers import wait_for
 from parlay_provider_local import LocalProvider
-
-TIMEOUT = 60
 
 
 @pytest.fixture
@@ -23,11 +21,11 @@ def provider(tmp_path):
 
 
 def wait_for_state(provider, job_id, state):
-    deadline = time.monotonic() + TIMEOUT
-    while (status := provider.status([job_id])[0]).state is not state:
-        assert time.monotonic() < deadline, f"job stayed {status}"
-        time.sleep(0.05)
-    return status
+    def reached():
+        status = provider.status([job_id])[0]
+        return status if status.state is state else None
+
+    return wait_for(reached, f"job {job_id} to become {state.name}", interval=0.05)
 
 
 def test_completed_job(provider, tmp_path):
@@ -50,10 +48,7 @@ def test_failed_job_reports_code_and_output(provider):
 def test_cancel_kills_the_whole_group(provider, tmp_path):
     pid_file = tmp_path / "child.pid"
     job_id = provider.submit(f"sleep 300 & echo $! > {pid_file}; wait", 1, "parlay.t.block-2")
-    deadline = time.monotonic() + TIMEOUT
-    while not pid_file.exists() or not pid_file.read_text().strip():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), "the job's child to start", interval=0.02)
     child = int(pid_file.read_text())
     assert provider.status([job_id])[0].state is JobState.RUNNING
     assert provider.cancel([job_id]) == [True]
