@@ -26,7 +26,8 @@ def nap():
 
 parlay.load(parlay.Config(run_dir={run_dir!r}))
 hold({pid_file!r})
-while not os.path.exists({pid_file!r}):
+# the shell creates the file before it writes the pid: wait for the whole line
+while not (os.path.exists({pid_file!r}) and open({pid_file!r}).read().endswith("\\n")):
     time.sleep(0.01)
 print("ready", flush=True)
 {ending}
