@@ -237,7 +237,7 @@ class NodeManager:
         self.stop()
 
     def wait(self, poller: zmq.Poller) -> list[tuple[Any, int]]:
-        """The poll's events; taken without sleeping when `spin_until` says they are due soon."""
+        """The poll's events; taken without sleeping when `spin_deadline` says they are due soon."""
         deadline = self.spin_until()
         while time.monotonic() < deadline:
             if events := poller.poll(0):
@@ -246,17 +246,8 @@ class NodeManager:
         return poller.poll(200)
 
     def spin_until(self) -> float:
-        """Until when to poll without sleeping: while workers run short tasks and a CPU is free, or,
-        once all are idle, while the next task of a quick succession (a chain of dependent tasks) is due."""
-        if self.cpu_count < 2:
-            return 0.0
         busy = sum(1 for worker in self.workers.values() if worker.tasks)
-        if busy:
-            short = self.task_time < SPIN_WITHIN and busy < self.cpu_count
-            return time.monotonic() + 2 * self.task_time if short else 0.0
-        if self.idle_since and self.turnaround < SPIN_WITHIN:
-            return self.idle_since + 2 * self.turnaround
-        return 0.0
+        return spin_deadline(time.monotonic(), self.cpu_count, busy, self.task_time, self.idle_since, self.turnaround)
 
     def step(self, events: list[tuple[Any, int]], link: Any) -> None:
         """Handle what the poll reported, hand out tasks and send results."""
@@ -386,6 +377,19 @@ class NodeManager:
                 worker.proc.wait()
         self.link.close(grace=STOP_GRACE)  # the last results of a drain must reach the interchange
         self.context.destroy(linger=0)
+
+
+def spin_deadline(now: float, cpus: int, busy: int, task_time: float, idle_since: float, turnaround: float) -> float:
+    """Until when a manager polls without sleeping (0: it sleeps): while `busy` workers run tasks averaging
+    under `SPIN_WITHIN` and a CPU is free, or, once all are idle (results sent at `idle_since`), while the
+    next task of a quick succession such as a chain is due. Never on a node of one CPU."""
+    if cpus < 2:
+        return 0.0
+    if busy:
+        return now + 2 * task_time if task_time < SPIN_WITHIN and busy < cpus else 0.0
+    if idle_since and turnaround < SPIN_WITHIN:
+        return idle_since + 2 * turnaround
+    return 0.0
 
 
 def block_deadline(text: str | None, now: float) -> float | None:
