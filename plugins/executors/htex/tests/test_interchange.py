@@ -77,7 +77,7 @@ def test_a_batch_reaches_the_manager_in_priority_order(routed):
     ]
 
 
-def test_tasks_of_one_priority_pass_through_unchanged_and_results_come_back(routed):
+def test_tasks_arrive_as_sent_the_function_once_and_results_come_back(routed):
     client, manager = routed
     client.send([p.header(p.FUNCTION), p.FUNC_ID.pack(7), b"function"])
     first = tasks((1, p.NO_PRIORITY), (2, p.NO_PRIORITY))

@@ -50,6 +50,10 @@ class Manager:
         self.draining = False
         self.last_seen = time.monotonic()
 
+    def free(self) -> int:
+        """How many more tasks it may be sent."""
+        return 0 if self.draining else self.capacity - len(self.outstanding)
+
     def describe(self, identity: bytes) -> dict[str, Any]:
         return {
             "manager": identity.hex(),
@@ -226,9 +230,10 @@ class Interchange:
     def _from_client(self, identity: bytes, frames: list[bytes]) -> None:
         kind = p.kind_of(frames)
         if kind == p.TASKS:
-            if self.queue or not self._forward(frames):
+            entries = p.task_entries(frames)
+            if self.queue or not self._forward(frames, entries):
                 push = heapq.heappush
-                for task_id, priority, function, payload in p.unpack_tasks(frames):
+                for task_id, priority, function, payload in p.unpack_tasks(frames, entries):
                     push(self.queue, (priority, task_id, function, payload))
         elif kind == p.FUNCTION:
             (number,) = p.FUNC_ID.unpack(frames[1])
@@ -321,8 +326,8 @@ class Interchange:
             return
         pop = heapq.heappop
         for identity, manager in list(self.managers.items()):
-            free = manager.capacity - len(manager.outstanding)
-            if free <= 0 or manager.draining:
+            free = manager.free()
+            if free <= 0:
                 continue
             batch = [pop(self.queue) for _ in range(min(free, len(self.queue)))]
             if self._send_functions(identity, manager, {f for _, _, f, _ in batch}) and self._to_manager(
@@ -336,14 +341,13 @@ class Interchange:
             if not self.queue:
                 return
 
-    def _forward(self, frames: list[bytes]) -> bool:
+    def _forward(self, frames: list[bytes], entries: list[tuple[int, int, int, int]]) -> bool:
         """Pass a TASKS message on unchanged to the first manager that can take all of it, when its
         tasks share one priority (so queueing could not reorder them); False if none can."""
-        entries = p.task_entries(frames)
         if len({prio for _, prio, _, _ in entries}) > 1:
             return False
         for identity, manager in self.managers.items():
-            if manager.draining or manager.capacity - len(manager.outstanding) < len(entries):
+            if manager.free() < len(entries):
                 continue
             if not self._send_functions(identity, manager, {f for _, _, f, _ in entries}):
                 return False

@@ -246,7 +246,9 @@ class NodeManager:
         return poller.poll(200)
 
     def spin_until(self) -> float:
-        busy = sum(1 for worker in self.workers.values() if worker.tasks)
+        # counted only when it can matter: with long tasks no worker's result is waited for this way, and
+        # `idle_since` is set only while no worker has a task
+        busy = sum(1 for worker in self.workers.values() if worker.tasks) if self.task_time < SPIN_WITHIN else 0
         return spin_deadline(time.monotonic(), self.cpu_count, busy, self.task_time, self.idle_since, self.turnaround)
 
     def step(self, events: list[tuple[Any, int]], link: Any) -> None:
@@ -268,8 +270,7 @@ class NodeManager:
             kind = p.kind_of(frames)
             if kind == p.TASKS:
                 if self.idle_since:
-                    waited = min(time.monotonic() - self.idle_since, PAUSE)
-                    self.turnaround = 0.8 * self.turnaround + 0.2 * waited
+                    self.turnaround = moving_average(self.turnaround, min(time.monotonic() - self.idle_since, PAUSE))
                     self.idle_since = 0.0
                 for task_id, _, function, payload in p.unpack_tasks(frames):
                     self.queue.append((task_id, function, payload))
@@ -295,7 +296,7 @@ class NodeManager:
         now = time.monotonic()
         # a task queued at the worker behind another began when that one ended
         took = now - max(started, worker.last_done)
-        self.task_time = 0.8 * self.task_time + 0.2 * took if self.measured else took
+        self.task_time = moving_average(self.task_time, took) if self.measured else took
         self.measured = True
         worker.last_done = now
         self.results.append((task_id, reply))
@@ -377,6 +378,11 @@ class NodeManager:
                 worker.proc.wait()
         self.link.close(grace=STOP_GRACE)  # the last results of a drain must reach the interchange
         self.context.destroy(linger=0)
+
+
+def moving_average(average: float, sample: float) -> float:
+    """`average` with `sample` given a fifth of the weight."""
+    return 0.8 * average + 0.2 * sample
 
 
 def spin_deadline(now: float, cpus: int, busy: int, task_time: float, idle_since: float, turnaround: float) -> float:

@@ -89,18 +89,6 @@ def pack_tasks(tasks: list[tuple[int, int, int, bytes]]) -> list[bytes]:
     return [_HEADERS[TASKS], meta, b"".join([t[3] for t in tasks])]
 
 
-def unpack_tasks(frames: list[bytes]) -> list[tuple[int, int, int, bytes]]:
-    """(task id, priority, function id, payload) of each task of a TASKS message."""
-    tasks = []
-    blob, offset = _blob(frames, TASK_META.size)
-    for tid, prio, func, size in TASK_META.iter_unpack(frames[1]):
-        tasks.append((tid, prio, func, blob[offset : offset + size]))
-        offset += size
-    if offset != len(blob):
-        raise ProtocolError("TASKS payload lengths do not add up")
-    return tasks
-
-
 def task_entries(frames: list[bytes]) -> list[tuple[int, int, int, int]]:
     """(task id, priority, function id, payload length) of each task of a TASKS message, checked
     against its payload frame without copying a payload."""
@@ -109,6 +97,18 @@ def task_entries(frames: list[bytes]) -> list[tuple[int, int, int, int]]:
     if sum(size for _, _, _, size in entries) != len(blob):
         raise ProtocolError("TASKS payload lengths do not add up")
     return entries
+
+
+def unpack_tasks(
+    frames: list[bytes], entries: list[tuple[int, int, int, int]] | None = None
+) -> list[tuple[int, int, int, bytes]]:
+    """(task id, priority, function id, payload) of each task of a TASKS message (whose `task_entries`
+    may be passed in when already read)."""
+    blob, offset, tasks = frames[2], 0, []
+    for tid, prio, func, size in task_entries(frames) if entries is None else entries:
+        tasks.append((tid, prio, func, blob[offset : offset + size]))
+        offset += size
+    return tasks
 
 
 def pack_results(results: list[tuple[int, bytes]]) -> list[bytes]:
