@@ -14,10 +14,11 @@ import parlay
 def _no_leftover_kernel():
     """A test that fails half-way must not leave its DataFlowKernel loaded for the next one."""
     yield
-    from parlay.dataflow import loader
+    from parlay.dataflow import current
 
-    if loader._current is not None:
-        loader._current.cleanup()
+    kernel = current.get()
+    if kernel is not None:
+        kernel.cleanup()
     parlay.clear()
 
 

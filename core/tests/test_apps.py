@@ -161,6 +161,41 @@ def test_std_autopath(run_dir, tmp_path):
     assert open(future.stdout).read() == "routed\n"
 
 
+def test_label_names_the_auto_log_files(dfk):
+    @bash_app
+    def echo(word, stdout=None, stderr=None, label="default"):
+        return f"echo {word}"
+
+    @bash_app
+    def quiet(stdout=None):
+        return "echo quiet"
+
+    labelled = echo("hi", stdout=parlay.AUTO_LOGNAME, stderr=parlay.AUTO_LOGNAME, label="step-1")
+    defaulted = echo("ho", stdout=parlay.AUTO_LOGNAME)
+    unlabelled = quiet(stdout=parlay.AUTO_LOGNAME)
+    for future in (labelled, defaulted, unlabelled):
+        future.result(TIMEOUT)
+    logs = os.path.join(dfk.run_dir, "task_logs", "0000")
+    assert labelled.stdout == os.path.join(logs, f"task_{labelled.tid:04d}_echo_step-1.stdout")
+    assert labelled.stderr == os.path.join(logs, f"task_{labelled.tid:04d}_echo_step-1.stderr")
+    assert open(labelled.stdout).read() == "hi\n"
+    assert defaulted.stdout == os.path.join(logs, f"task_{defaulted.tid:04d}_echo_default.stdout")
+    assert unlabelled.stdout == os.path.join(logs, f"task_{unlabelled.tid:04d}_quiet.stdout")
+
+
+def test_label_reaches_only_functions_that_declare_it(dfk):
+    @python_app
+    def named(label=None):
+        return label
+
+    @python_app
+    def plain():
+        return "plain"
+
+    assert named(label="step-1").result(TIMEOUT) == "step-1"
+    assert plain(label="step-1").result(TIMEOUT) == "plain"
+
+
 def test_join_app_must_return_futures(dfk):
     @join_app
     def wrong():

@@ -27,6 +27,12 @@ def tagged(x, note=""):
     return x
 
 
+@python_app(cache=True)
+def labelled(label=None):
+    CALLS.append(label)
+    return label
+
+
 @pytest.fixture(autouse=True)
 def _reset_calls():
     CALLS.clear()
@@ -50,6 +56,16 @@ def test_ignore_for_cache(run_dir):
         tagged(1, note="a").result(TIMEOUT)
         assert tagged(1, note="b").task_status() == "memo_done"
     assert CALLS == [1]
+
+
+def test_label_is_part_of_the_hash(run_dir):
+    with parlay.load(Config(run_dir=run_dir)):
+        assert labelled(label="a").result(TIMEOUT) == "a"
+        assert labelled(label="b").result(TIMEOUT) == "b"
+        again = labelled(label="a")
+        assert again.result(TIMEOUT) == "a"
+        assert again.task_status() == "memo_done"
+    assert CALLS == ["a", "b"]
 
 
 def test_app_cache_off_disables_memoization(run_dir):

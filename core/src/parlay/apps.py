@@ -9,6 +9,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from parlay.dataflow import current
 from parlay.errors import ConfigurationError
 from parlay.execution import BashRunner, PythonRunner, reserved_parameters
 
@@ -50,11 +51,9 @@ class AppBase:
         self.defaults = reserved_parameters(func)[1]
 
     def __call__(self, *args: Any, **kwargs: Any) -> AppFuture:
-        from parlay.dataflow.loader import dfk
-
         if self.defaults:
             kwargs = {**self.defaults, **kwargs}
-        return (self.data_flow_kernel or dfk()).submit(self, args, kwargs)
+        return (self.data_flow_kernel or current.dfk()).submit(self, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<{self.kind}_app {self.__module__}.{self.__qualname__}>"

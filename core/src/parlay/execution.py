@@ -24,6 +24,7 @@ RESERVED_KWARGS = frozenset(
         "stdout",
         "stderr",
         "walltime",
+        "label",  # names a task in its AUTO_LOGNAME files
         "parsl_resource_specification",
         "resource_specification",
     }
@@ -114,7 +115,7 @@ _live_lock = threading.Lock()
 
 def run_command(command: str, stdout: Any, stderr: Any, walltime: float | None, name: str) -> int:
     """Run `command` with bash in a new session; on walltime kill the session's process group."""
-    import subprocess
+    import subprocess  # deferred: workers import this module, and only bash apps need subprocess
 
     proc = subprocess.Popen(["/bin/bash", "-c", command], stdout=stdout, stderr=stderr, start_new_session=True)
     with _live_lock:
@@ -199,7 +200,7 @@ def time_limit(seconds: float, name: str) -> Any:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
         return
-    import ctypes
+    import ctypes  # deferred: only a walltime outside the main thread needs it
 
     ident = threading.get_ident()
     lock = threading.Lock()

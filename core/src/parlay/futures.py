@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from parlay.dataflow.states import States
 
+if TYPE_CHECKING:
+    from parlay.dataflow.taskrecord import TaskRecord
+    from parlay.files import File
+
 
 class SharedConditionFuture(Future):
     """A `concurrent.futures.Future` without a condition of its own.
@@ -79,11 +83,6 @@ _CANCELLED_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
 
 class ExecutorFuture(SharedConditionFuture):
     """The future an executor returns for a task."""
-
-
-if TYPE_CHECKING:
-    from parlay.dataflow.taskrecord import TaskRecord
-    from parlay.files import File
 
 
 class AppFuture(SharedConditionFuture):

@@ -10,13 +10,16 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any
 
-from parlay.errors import ConfigurationError, NoDataFlowKernelError
+from parlay.dataflow import current
+from parlay.dataflow.current import dfk
+from parlay.dataflow.kernel import DataFlowKernel
+from parlay.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from parlay.config import Config
-    from parlay.dataflow.kernel import DataFlowKernel
 
-_current: DataFlowKernel | None = None
+__all__ = ["clear", "dfk", "load", "wait_for_current_tasks"]
+
 _lock = threading.Lock()
 _atexit_registered = False
 
@@ -26,31 +29,22 @@ def load(config: Config | None = None) -> DataFlowKernel:
 
     Usable as a context manager: `with parlay.load(config):` cleans up on exit per `config.exit_mode`.
     """
-    from parlay.dataflow.kernel import DataFlowKernel
-
-    global _current, _atexit_registered
+    global _atexit_registered
     with _lock:
-        if _current is not None:
+        if current.get() is not None:
             raise ConfigurationError("Config has already been loaded; call parlay.clear() or dfk().cleanup() first")
-        _current = DataFlowKernel(config)
+        kernel = DataFlowKernel(config)
+        current.make_current(kernel)
         if not _atexit_registered:
             atexit.register(_cleanup_at_exit)
             _atexit_registered = True
         _install_sigterm_handler()
-        return _current
-
-
-def dfk() -> DataFlowKernel:
-    """The current DataFlowKernel."""
-    if _current is None:
-        raise NoDataFlowKernelError("Must first load config: call parlay.load()")
-    return _current
+        return kernel
 
 
 def clear() -> None:
     """Forget the current DataFlowKernel without cleaning it up."""
-    global _current
-    _current = None
+    current.clear()
 
 
 def wait_for_current_tasks() -> None:
@@ -58,16 +52,10 @@ def wait_for_current_tasks() -> None:
     dfk().wait_for_current_tasks()
 
 
-def forget(kernel: DataFlowKernel) -> None:
-    """Called by a kernel's cleanup: it is no longer current."""
-    global _current
-    if _current is kernel:
-        _current = None
-
-
 def _cleanup_at_exit() -> None:
-    if _current is not None:
-        _current.cleanup()
+    kernel = current.get()
+    if kernel is not None:
+        kernel.cleanup()
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

@@ -1,4 +1,5 @@
-"""Memoization: a task's hash from its function and arguments, the in-run memo table, and checkpoints.
+"""Memoization: a task's hash from its function and arguments, the in-run memo table, and checkpoints
+(this run's, and those of earlier runs).
 
 Teach parlay to hash a new type by registering it::
 
@@ -21,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Any
 
+from parlay.dataflow.rundirs import run_numbers
 from parlay.dataflow.taskrecord import TaskRecord
 from parlay.errors import BadCheckpoint, UnhashableArgument
 from parlay.execution import RESERVED_KWARGS
@@ -29,6 +31,8 @@ from parlay.files import File
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "tasks.pkl"
+#: Reserved keyword arguments that do not change a task's result. `label` is hashed: a function may read it.
+_NOT_HASHED = RESERVED_KWARGS - {"inputs", "outputs", "label"}
 
 
 @functools.singledispatch
@@ -106,7 +110,7 @@ def task_hash(record: TaskRecord) -> str:
     for n, arg in enumerate(record.args):
         parts.append(_argument_id(arg, f"positional argument {n}", record))
     for name in sorted(kwargs):
-        if name in record.ignore_for_cache or (name in RESERVED_KWARGS and name != "inputs" and name != "outputs"):
+        if name in record.ignore_for_cache or name in _NOT_HASHED:
             continue
         parts.append(name.encode() + b"=" + _argument_id(kwargs[name], f"argument {name!r}", record, name == "outputs"))
     return hashlib.sha256(_tagged("task", parts)).hexdigest()
@@ -184,3 +188,18 @@ def load_checkpoint(directory: str) -> dict[str, Any]:
                 raise BadCheckpoint(f"checkpoint {path} is corrupt: {exc}") from exc
             table[entry["hash"]] = entry["result"]
     return table
+
+
+def get_all_checkpoints(rundir: str = "runinfo") -> list[str]:
+    """The checkpoint directories of every earlier run under `rundir`, oldest first."""
+    found = []
+    for number in run_numbers(rundir):
+        path = os.path.join(rundir, f"{number:03d}", "checkpoint")
+        if os.path.isfile(os.path.join(path, CHECKPOINT_FILE)):
+            found.append(path)
+    return found
+
+
+def get_last_checkpoint(rundir: str = "runinfo") -> list[str]:
+    """The newest checkpoint directory under `rundir`, as a one-element list (empty if there is none)."""
+    return get_all_checkpoints(rundir)[-1:]
