@@ -3,6 +3,7 @@ found by the same glob the workspace uses."""
 
 import glob
 import os
+import re
 import sys
 
 import pytest
@@ -59,3 +60,50 @@ def test_executor_and_batch_provider_plugins_run_their_conformance_suite(folder,
         with open(path) as stream:
             sources += stream.read()
     assert f"({suite})" in sources
+
+
+def declared_entry_points() -> dict[str, dict[str, tuple[str, str]]]:
+    """kind -> entry-point name -> (class name, distribution), from every plugin folder's pyproject.toml."""
+    found: dict[str, dict[str, tuple[str, str]]] = {kind: {} for kind in KINDS}
+    for folder in PLUGINS:
+        with open(os.path.join(folder, "pyproject.toml"), "rb") as stream:
+            project = tomllib.load(stream)["project"]
+        for group, entries in project["entry-points"].items():
+            kind = group.removeprefix("parlay.")
+            for name, value in entries.items():
+                found[kind][name] = (value.rpartition(":")[2], project["name"])
+    return found
+
+
+def test_the_install_hint_catalogue_matches_the_plugin_folders():
+    from parlay.plugins.catalogue import CATALOGUE
+
+    assert declared_entry_points() == CATALOGUE, "update core/src/parlay/plugins/catalogue.py"
+
+
+# Scheduler and cloud words beside the catalogue's own names; `htex_auto_scale` is a strategy's name (Parsl's).
+BACKEND_WORDS = ["sbatch", "squeue", "scancel", "sacct", "qsub", "qstat", "qdel", "qacct", "bsub", "bjobs", "bkill",
+                 "condor_submit", "grid engine", "gridengine", "kubernetes", "aws", "ec2", "gcp", "azure"]  # fmt: skip
+
+
+def test_no_kernel_module_names_a_particular_backend():
+    """Only the catalogue of install hints may name parlay's own plugins, schedulers or clouds."""
+    from parlay.plugins.catalogue import CATALOGUE
+
+    words = set(BACKEND_WORDS)
+    for entries in CATALOGUE.values():
+        for name, (class_name, distribution) in entries.items():
+            words |= {class_name, distribution, distribution.replace("-", "_")}
+            if name not in ("local", "processes"):  # plain English words too
+                words.add(name)
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(words))) + r")(?![\w-])", re.IGNORECASE)
+    offenders = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "core", "src", "**", "*.py"), recursive=True)):
+        if path.endswith(os.path.join("plugins", "catalogue.py")):
+            continue
+        with open(path) as stream:
+            for number, line in enumerate(stream, 1):
+                match = pattern.search(line.replace("htex_auto_scale", ""))
+                if match:
+                    offenders.append(f"{os.path.relpath(path, ROOT)}:{number}: {match.group(0)}")
+    assert not offenders, "the kernel names particular backends:\n" + "\n".join(offenders)

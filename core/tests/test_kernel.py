@@ -105,6 +105,13 @@ def test_exit_mode_skip_leaves_kernel_loaded(run_dir):
         parlay.dfk()
 
 
+def test_cleaning_up_another_kernel_leaves_the_current_one(run_dir):
+    with parlay.load(Config(run_dir=run_dir)) as loaded:
+        parlay.DataFlowKernel(Config(run_dir=run_dir)).cleanup()
+        assert parlay.dfk() is loaded
+        assert add(1, 2).result(TIMEOUT) == 3
+
+
 def test_wait_for_current_tasks(run_dir):
     with parlay.load(Config(run_dir=run_dir)):
         futures = [add(i) for i in range(100)]
@@ -148,8 +155,28 @@ def test_duplicate_executor_labels():
 
 
 def test_thread_pool_settings_are_checked():
-    with pytest.raises(ConfigurationError, match="max_threads=0"):
+    with pytest.raises(ConfigurationError, match=r"^ThreadPoolExecutor\.max_threads=0: expected an integer >= 1$"):
         ThreadPoolExecutor(max_threads=0)
+    executor = ThreadPoolExecutor("mine", 3)
+    assert (executor.label, executor.max_threads, executor.thread_name_prefix) == ("mine", 3, ""), "Parsl's order"
+    with pytest.raises(TypeError):
+        ThreadPoolExecutor(run_dir="elsewhere")  # runtime state is no option
+
+
+def test_thread_pool_task_path_assigns_no_attribute(run_dir, monkeypatch):
+    """attrs checks each assignment to an executor's attribute: running tasks makes none."""
+    assigned = []
+    checked_setattr = ThreadPoolExecutor.__setattr__
+
+    def record(executor, name, value):
+        assigned.append(name)
+        checked_setattr(executor, name, value)
+
+    with parlay.load(Config(run_dir=run_dir)):
+        monkeypatch.setattr(ThreadPoolExecutor, "__setattr__", record)
+        assert [f.result(TIMEOUT) for f in [add(i) for i in range(100)]] == list(range(100))
+        monkeypatch.undo()
+    assert assigned == []
 
 
 def test_thread_pool_rejects_resource_specification(run_dir):

@@ -9,34 +9,12 @@ from typing import Any
 import attrs
 
 from parlay.errors import ConfigurationError
+from parlay.options import parse_duration
 
 EXIT_MODES = ("cleanup", "skip", "wait")
 CHECKPOINT_MODES = (None, "task_exit", "periodic", "dfk_exit", "manual")
 STRATEGIES = ("simple", "htex_auto_scale", "none")
 DEPENDENCY_RESOLVERS = ("shallow", "deep")
-
-
-def parse_duration(value: str | float | int | None, field: str) -> float | None:
-    """Seconds from a number or an "HH:MM:SS" / "MM:SS" string; the error names `field`."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str):
-        try:
-            parts = [float(p) for p in value.split(":")]
-        except ValueError:
-            parts = []
-        if not 1 <= len(parts) <= 3:
-            raise ConfigurationError(f"{field}={value!r}: expected seconds or 'HH:MM:SS'")
-        seconds = 0.0
-        for part in parts:
-            seconds = seconds * 60 + part
-    else:
-        raise ConfigurationError(f"{field}={value!r}: expected seconds or 'HH:MM:SS'")
-    if seconds <= 0:
-        raise ConfigurationError(f"{field}={value!r}: must be positive")
-    return seconds
 
 
 def _one_of(allowed: Sequence[Any]) -> Callable[[Any, attrs.Attribute, Any], None]:
@@ -81,6 +59,11 @@ def _executors(instance: Any, attribute: attrs.Attribute, value: list[Any]) -> N
         labels.add(executor.label)
 
 
+def _names(instance: Any, attribute: attrs.Attribute, value: list[Any]) -> None:
+    if not all(isinstance(name, str) and name for name in value):
+        raise ConfigurationError(f"Config.{attribute.name}={value!r}: expected a list of plugin entry-point names")
+
+
 def _checkpoint_period(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     parse_duration(value, f"Config.{attribute.name}")
 
@@ -118,6 +101,8 @@ class Config:
     initialize_logging: bool = True
     #: Hook implementations (objects or modules) registered for this run only.
     plugins: list[Any] = attrs.field(factory=list, converter=list)
+    #: Entry-point names of installed `parlay.hooks` plugins this run goes without (`"all"` for every one).
+    disable_plugins: list[str] = attrs.field(factory=list, converter=list, validator=_names)
 
     def __attrs_post_init__(self) -> None:
         if self.checkpoint_mode == "periodic" and self.checkpoint_period is None:

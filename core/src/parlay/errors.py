@@ -28,19 +28,6 @@ class NoDataFlowKernelError(ParlayError):
     """No DataFlowKernel is loaded (call `parlay.load()` first), or it has been cleaned up."""
 
 
-class InternalConsistencyError(ParlayError):
-    """parlay reached a state it believes impossible: please report it."""
-
-
-class OptionalModuleMissing(ParlayError):
-    """A feature needs a module that is not installed."""
-
-    def __init__(self, module_names: Sequence[str], reason: str):
-        self.module_names = list(module_names)
-        self.reason = reason
-        super().__init__(f"{reason}: missing module(s) {', '.join(self.module_names)}")
-
-
 # --- plugins --------------------------------------------------------------------------------------
 
 
@@ -48,8 +35,17 @@ class PluginError(ParlayError):
     """Base class of errors about finding, importing or validating plugins."""
 
 
-class BackendNotFound(PluginError, LookupError, AttributeError):
-    """No installed plugin provides the requested backend name (an AttributeError too, for `hasattr`)."""
+class BackendNotFound(PluginError, LookupError, ImportError):
+    """No installed plugin provides the requested backend name. An ImportError, so that
+    `from parlay.providers import X` shows this message rather than Python's bare "cannot import name"."""
+
+
+class PluginConflict(PluginError, LookupError):
+    """Two distributions declare the same backend name; the message names both."""
+
+
+class PluginWarning(UserWarning):
+    """An installed plugin is broken or misnamed; the run goes on without it."""
 
 
 class PluginImportError(PluginError, ImportError):
@@ -85,10 +81,6 @@ class AppTimeout(AppException):
 
 class BashAppNoReturn(AppException):
     """A bash app's function returned no command string."""
-
-
-class AppBadFormatting(ParlayError):
-    """A bash app's command string could not be formatted."""
 
 
 class MissingOutputs(ParlayError):
@@ -209,10 +201,6 @@ class BadStateException(ExecutorError):
     """The executor can no longer run tasks (for example its blocks keep failing)."""
 
 
-class UnsupportedFeatureError(ExecutorError):
-    """A task asks for a feature the executor does not support."""
-
-
 class InvalidResourceSpecification(ExecutorError):
     """A task's resource specification has keys or values the executor does not accept."""
 
@@ -253,10 +241,6 @@ class ManagerLost(ParlayError):
         return f"manager {self.manager_id} on {self.hostname} was lost{extra}"
 
 
-class VersionMismatch(ParlayError):
-    """A worker runs a parlay or Python version that differs from the submitting side."""
-
-
 class TaskCancelled(ParlayError):
     """A task was dropped by shutdown before it could run."""
 
@@ -266,26 +250,6 @@ class TaskCancelled(ParlayError):
 
 class ExecutionProviderException(ParlayError):
     """Base class of provider errors."""
-
-
-class ScaleOutFailed(ExecutionProviderException):
-    """A provider could not start a block."""
-
-    def __init__(self, provider: object, reason: str):
-        self.provider = provider
-        self.reason = reason
-        super().__init__(provider, reason)
-
-    def __str__(self) -> str:
-        return f"provider {self.provider} could not start a block: {self.reason}"
-
-
-class SchedulerMissingArgs(ExecutionProviderException):
-    """A scheduler needs an argument that was not given."""
-
-
-class ScriptPathError(ExecutionProviderException):
-    """A submit script could not be written."""
 
 
 class SubmitException(ExecutionProviderException):
@@ -307,10 +271,6 @@ class SubmitException(ExecutionProviderException):
 
 class BadLauncher(ExecutionProviderException, TypeError):
     """A launcher is misused or misconfigured."""
-
-
-class TooManyJobFailuresError(ParlayError):
-    """Too many blocks of an executor failed; the message quotes their output."""
 
 
 # --- serialization --------------------------------------------------------------------------------

@@ -19,8 +19,9 @@ from typing import Any
 
 from parlay.apps import AUTO_LOGNAME, AppBase, PythonApp
 from parlay.config import Config, parse_duration
+from parlay.dataflow import current
 from parlay.dataflow.dependencies import RESOLVERS
-from parlay.dataflow.memoization import Memoizer
+from parlay.dataflow.memoization import Memoizer, get_all_checkpoints
 from parlay.dataflow.rundirs import make_run_dir
 from parlay.dataflow.states import FINAL_STATES, States
 from parlay.dataflow.strategy import Strategy
@@ -53,17 +54,20 @@ class DataFlowKernel:
 
     def __init__(self, config: Config | None = None):
         self.config = config = config if config is not None else Config()
+        # deferred: the plugin manager imports pluggy, which importing parlay (even `parlay.load`) must not load
+        from parlay.plugins.manager import get_hooks
+
+        #: This run's hooks: every installed plugin bar those the config disables, plus `config.plugins`.
+        self.hooks = get_hooks().for_run(config.plugins, config.disable_plugins)
+        try:
+            self.hooks.configure(config=config)  # site plugins check or adjust the config first
+        except BaseException:
+            self.hooks.close()
+            raise
         self.run_dir = make_run_dir(config.run_dir)
         self.run_id = str(uuid.uuid4())
         self._log_handler = _start_logging(self.run_dir) if config.initialize_logging else None
         logger.info("parlay run %s starting in %s", self.run_id, self.run_dir)
-
-        from parlay.plugins.manager import get_hooks
-
-        self._hooks = get_hooks()
-        for plugin in config.plugins:
-            self._hooks.register(plugin)
-        self._task_events = self._hooks.has_task_listeners
 
         self._lock = threading.Lock()
         self._done = threading.Condition()
@@ -79,8 +83,6 @@ class DataFlowKernel:
         if config.checkpoint_files is not None:
             checkpoint_files = list(config.checkpoint_files)
         elif config.checkpoint_mode is not None:
-            from parlay.utils import get_all_checkpoints
-
             checkpoint_files = get_all_checkpoints(config.run_dir)
         else:
             checkpoint_files = []
@@ -100,8 +102,7 @@ class DataFlowKernel:
                 self._start_executor(executor)
         except BaseException:
             self._shutdown_executors()
-            for plugin in config.plugins:
-                self._hooks.unregister(plugin)
+            self.hooks.close()
             self._stop_logging()
             raise
         self._user_labels = [e.label for e in user_executors]
@@ -110,7 +111,7 @@ class DataFlowKernel:
         if block_executors:
             self._strategy = Strategy(block_executors, config.strategy, config.strategy_period, config.max_idletime)
             self._strategy.start()
-        self._hooks.workflow_started(dfk=self, run_id=self.run_id, run_dir=self.run_dir)
+        self.hooks.workflow_started(dfk=self, run_id=self.run_id, run_dir=self.run_dir)
 
     # --- submitting -------------------------------------------------------------------------------
 
@@ -146,7 +147,7 @@ class DataFlowKernel:
         with self._lock:
             self.task_state_counts[States.pending] += 1
         self.tasks[record.id] = record
-        if self._task_events:
+        if self.hooks.task_listeners:
             self._emit(record, None, States.pending)
         if deps:
             record.depends = deps
@@ -208,9 +209,9 @@ class DataFlowKernel:
         """The staging plugin for a file that is not a plain path: a hook's choice, else the one named
         after the URL scheme."""
         executor = self.executors[record.executor]
-        staging = self._hooks.staging_for(file=file, executor=executor)
+        staging = self.hooks.staging_for(file=file, executor=executor)
         if staging is None:
-            from parlay.plugins import registry
+            from parlay.plugins import registry  # deferred: entry-point discovery, only for a URL no hook stages
 
             try:
                 staging = registry.load("staging", file.scheme)()
@@ -222,7 +223,9 @@ class DataFlowKernel:
         if self.config.std_autopath is not None:
             return self.config.std_autopath(record, stream)
         folder = os.path.join(self.run_dir, "task_logs", f"{record.id // _TASK_LOGS_PER_DIR:04d}")
-        return os.path.join(folder, f"task_{record.id:04d}_{record.func_name}.{stream}")
+        label = record.kwargs.get("label")
+        suffix = "" if label is None else f"_{label}"
+        return os.path.join(folder, f"task_{record.id:04d}_{record.func_name}{suffix}.{stream}")
 
     # --- launching --------------------------------------------------------------------------------
 
@@ -402,11 +405,11 @@ class DataFlowKernel:
         counts = self.task_state_counts
         counts[old] -= 1
         counts[state] += 1
-        if self._task_events:
+        if self.hooks.task_listeners:
             self._emit(record, old, state, exc)
 
     def _emit(self, record: TaskRecord, old: States | None, new: States, exc: BaseException | None = None) -> None:
-        self._hooks.task_state_changed(
+        self.hooks.task_state_changed(
             task_id=record.id,
             func_name=record.func_name,
             old_state=None if old is None else old.value,
@@ -450,13 +453,16 @@ class DataFlowKernel:
     def _start_executor(self, executor: ParlayExecutor) -> None:
         executor.run_dir = self.run_dir
         executor.run_id = self.run_id
+        executor.hooks = self.hooks
         provider = getattr(executor, "provider", None)
-        if provider is not None and getattr(provider, "script_dir", None) is None:
-            provider.script_dir = os.path.join(self.run_dir, "submit_scripts")
-            os.makedirs(provider.script_dir, exist_ok=True)
+        if provider is not None:
+            provider.hooks = self.hooks
+            if getattr(provider, "script_dir", None) is None:
+                provider.script_dir = os.path.join(self.run_dir, "submit_scripts")
+                os.makedirs(provider.script_dir, exist_ok=True)
         executor.start()
         self.executors[executor.label] = executor
-        self._hooks.executor_started(executor=executor)
+        self.hooks.executor_started(executor=executor)
 
     def _shutdown_executors(self) -> None:
         for executor in self.executors.values():
@@ -464,7 +470,7 @@ class DataFlowKernel:
                 executor.shutdown()
             except Exception:
                 logger.exception("executor %s failed to shut down", executor.label)
-            self._hooks.executor_stopped(executor=executor)
+            self.hooks.executor_stopped(executor=executor)
 
     def _dropped(self, record: TaskRecord) -> TaskCancelled:
         return TaskCancelled(f"task {record.id} ({record.func_name}) was dropped: the DataFlowKernel was cleaned up")
@@ -488,12 +494,9 @@ class DataFlowKernel:
             self.memoizer.checkpoint()
         counts = {state.value: n for state, n in self.task_state_counts.items() if n}
         logger.info("run %s finished; tasks by final state: %s", self.run_id, counts)
-        self._hooks.workflow_finished(dfk=self, run_id=self.run_id, run_dir=self.run_dir, task_counts=counts)
-        for plugin in self.config.plugins:
-            self._hooks.unregister(plugin)
-        from parlay.dataflow import loader
-
-        loader.forget(self)
+        self.hooks.workflow_finished(dfk=self, run_id=self.run_id, run_dir=self.run_dir, task_counts=counts)
+        self.hooks.close()
+        current.clear(self)
         self._stop_logging()
 
     def _stop_logging(self) -> None:

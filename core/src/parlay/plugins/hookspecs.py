@@ -1,8 +1,10 @@
-"""Every hook parlay calls, grouped by lifecycle. Hooks are called with keyword arguments only; an
-implementation may accept fewer arguments than its specification lists.
+"""Every hook parlay calls, grouped by lifecycle. Hooks are called through pluggy with keyword arguments;
+an implementation may accept fewer arguments than its specification lists.
 
 Event hooks (workflow, task, executor, block) only observe: an implementation that raises is logged and
-the run goes on. The other hooks shape what parlay does, and their errors propagate.
+the other implementations and the run go on. The other hooks shape what parlay does; their errors
+propagate with a note naming the plugin. `docs/plugins.md` documents each hook with an example; a test
+keeps the two in step.
 """
 
 from __future__ import annotations
@@ -11,14 +13,40 @@ from typing import Any
 
 from parlay.plugins import hookspec
 
-# --- workflow events ------------------------------------------------------------------------------
+# --- plugins and configuration ----------------------------------------------------------------------
+
+
+@hookspec(historic=True)
+def parlay_addhooks(pluginmanager: Any) -> None:
+    """Add hook specifications of a plugin's own: call `pluginmanager.add_hookspecs(module_or_class)`.
+
+    Called for every plugin as it is registered, in every plugin manager (the process's and each run's),
+    before its hook names are checked, so plugins may implement hooks that another plugin offers.
+
+    :param pluginmanager: the `pluggy.PluginManager` the plugin is being registered with
+    """
+
+
+@hookspec
+def parlay_configure(config: Any) -> None:
+    """Check or adjust a run's `Config`, once, when the run loads and before its executors start.
+
+    Raise (any exception) to refuse the config: the run does not start and the error is a
+    `ConfigurationError` naming the plugin. Adjust by assigning to the config, its executors or their
+    providers; assignments are validated as at construction.
+
+    :param config: the run's `parlay.Config`
+    """
+
+
+# --- workflow events --------------------------------------------------------------------------------
 
 
 @hookspec
 def parlay_workflow_started(dfk: Any, run_id: str, run_dir: str) -> None:
     """A DataFlowKernel has started and its executors are running.
 
-    :param dfk: the DataFlowKernel
+    :param dfk: the DataFlowKernel (`dfk.hooks.pm` is the run's plugin manager, to call hooks of your own)
     :param run_id: the run's unique id
     :param run_dir: the run directory (`runinfo/NNN`)
     """
@@ -26,13 +54,13 @@ def parlay_workflow_started(dfk: Any, run_id: str, run_dir: str) -> None:
 
 @hookspec
 def parlay_workflow_finished(dfk: Any, run_id: str, run_dir: str, task_counts: dict[str, int]) -> None:
-    """A DataFlowKernel has been cleaned up.
+    """A DataFlowKernel has been cleaned up: its executors have stopped.
 
     :param task_counts: how many tasks ended in each final state, by state name
     """
 
 
-# --- task events ----------------------------------------------------------------------------------
+# --- task events ------------------------------------------------------------------------------------
 
 
 @hookspec
@@ -50,29 +78,37 @@ def parlay_task_state_changed(
     """
 
 
-# --- executor and block events --------------------------------------------------------------------
+# --- executor and block events ----------------------------------------------------------------------
 
 
 @hookspec
 def parlay_executor_started(executor: Any) -> None:
-    """An executor has started."""
+    """An executor has started.
+
+    :param executor: the executor object (`executor.label`, `executor.provider` where it has one)
+    """
 
 
 @hookspec
 def parlay_executor_stopped(executor: Any) -> None:
-    """An executor has shut down."""
+    """An executor has shut down.
+
+    :param executor: the executor object
+    """
 
 
 @hookspec
 def parlay_block_state_changed(executor: str, block_id: str, job_id: str | None, state: str, message: str) -> None:
     """A block (one provider job) of an executor changed state.
 
+    :param executor: the executor's label
+    :param job_id: the provider's job id, None before it has one
     :param state: a `JobState` name (`PENDING`, `RUNNING`, `FAILED`, ...)
     :param message: the scheduler's explanation, if any
     """
 
 
-# --- providers and launchers ----------------------------------------------------------------------
+# --- providers and launchers ------------------------------------------------------------------------
 
 
 @hookspec
@@ -80,34 +116,48 @@ def parlay_provider_job_preamble(provider: Any, job_name: str) -> str | list[str
     """Lines to put in every job script, after the scheduler directives and before `worker_init`
     (module loads, environment activation).
 
-    :return: a line, a list of lines, or None; the results of all plugins are used, in registration order
+    :param provider: the provider rendering the script (`provider.kind` is its entry-point name)
+    :param job_name: the job's name
+    :return: a line, a list of lines, or None; every plugin's lines are used, in pluggy's call order
     """
 
 
-@hookspec
+@hookspec(firstresult=True)
 def parlay_launcher_command(launcher: Any, command: str, tasks_per_node: int, nodes_per_block: int) -> str | None:
-    """Wrap the worker command before the launcher does (a container, a profiler).
+    """The worker command a provider hands its launcher: wrap it (a container, a profiler).
 
-    :return: the new command, or None to leave it; implementations apply one after another, each seeing
-        the previous one's result
+    Implement it as a wrapper (`@hookimpl(wrapper=True)`: `command = yield`, then return the wrapped
+    command) so that several plugins compose; a plain implementation returning a string replaces the
+    command outright (the first non-None result wins). parlay's own innermost implementation returns the
+    command unchanged.
+
+    :param launcher: the provider's launcher, which will wrap the result
+    :param command: the worker command
+    :return: the command to launch, or None to pass
     """
 
 
-# --- staging --------------------------------------------------------------------------------------
+# --- staging ----------------------------------------------------------------------------------------
 
 
 @hookspec(firstresult=True)
 def parlay_staging_for(file: Any, executor: Any) -> Any:
-    """Which staging plugin moves `file` (by its URL scheme) for `executor`.
+    """Which staging plugin moves `file` (a `File` whose scheme is not `file`) for `executor`.
 
-    :return: a `Staging` instance, or None; stops at the first non-None result
+    :param file: the `parlay.File`
+    :param executor: the executor the task runs on
+    :return: a `Staging` instance, or None; the first non-None result wins, else the staging plugin named
+        after the URL scheme
     """
 
 
-# --- command line ---------------------------------------------------------------------------------
+# --- command line -----------------------------------------------------------------------------------
 
 
 @hookspec
 def parlay_cli_subcommands(subparsers: Any) -> None:
     """Add `parlay` subcommands: call `subparsers.add_parser(...)` and set `func=callable(args) -> int`
-    as its default."""
+    as its default.
+
+    :param subparsers: the `argparse` subparsers action of the `parlay` command
+    """

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import re
 from importlib.metadata import entry_points
 from typing import Any
 
 import attrs
 
-from parlay.errors import BackendNotFound, InvalidPlugin, PluginImportError
+from parlay.errors import BackendNotFound, InvalidPlugin, PluginConflict, PluginImportError
+from parlay.plugins.catalogue import distribution_for
 
 #: kind -> entry-point group
 GROUPS = {
@@ -24,7 +24,7 @@ GROUPS = {
     "staging": "parlay.staging",
     "hooks": "parlay.hooks",
 }
-#: kind -> the word used in distribution names (`parlay-provider-slurm`)
+#: kind -> the word used in distribution names (`parlay-provider-<name>`)
 SINGULAR = {"executors": "executor", "providers": "provider", "launchers": "launcher", "staging": "staging"}
 #: kind -> the base class every backend of that kind subclasses
 BASES = {
@@ -33,24 +33,6 @@ BASES = {
     "launchers": "parlay.launchers.base:Launcher",
     "staging": "parlay.staging.base:Staging",
 }
-#: parlay's own backends whose entry-point name cannot be derived from the class name
-FIRST_PARTY = {
-    "HighThroughputExecutor": "htex",
-    "ProcessExecutor": "processes",
-    "ThreadPoolExecutor": "threads",
-    "PBSProProvider": "pbs",
-    "TorqueProvider": "pbs",
-    "GridEngineProvider": "sge",
-    "CondorProvider": "condor",
-    "GoogleCloudProvider": "gcp",
-    "AWSProvider": "aws",
-    "SrunMPILauncher": "srun",
-    "MpiExecLauncher": "mpiexec",
-    "MpiRunLauncher": "mpiexec",
-    "GnuParallelLauncher": "gnu-parallel",
-    "SingleNodeLauncher": "single-node",
-}
-_SUFFIXES = {"executors": "Executor", "providers": "Provider", "launchers": "Launcher", "staging": "Staging"}
 
 
 @attrs.frozen
@@ -76,18 +58,20 @@ _scan: dict[str, list[Backend]] | None = None
 
 
 def available(kind: str | None = None, refresh: bool = False) -> list[Backend]:
-    """Installed backends of `kind` (all kinds when None), without importing any of them."""
+    """Installed backends of `kind` (all kinds when None), without importing any of them. Two distributions
+    declaring one name are both listed (`clashes` reports them); one distribution found twice on sys.path
+    once."""
     global _scan
     if _scan is None or refresh:
         scan: dict[str, list[Backend]] = {k: [] for k in GROUPS}
         for k, group in GROUPS.items():
             seen = set()
             for ep in entry_points(group=group):
-                if ep.name in seen:  # the same distribution found twice on sys.path
-                    continue
-                seen.add(ep.name)
                 dist = ep.dist
-                scan[k].append(Backend(ep.name, k, ep.value, dist.name if dist else "?", dist.version if dist else "?"))
+                backend = Backend(ep.name, k, ep.value, dist.name if dist else "?", dist.version if dist else "?")
+                if (backend.name, backend.distribution) not in seen:
+                    seen.add((backend.name, backend.distribution))
+                    scan[k].append(backend)
         _scan = scan
     if kind is None:
         return [b for backends in _scan.values() for b in backends]
@@ -95,12 +79,32 @@ def available(kind: str | None = None, refresh: bool = False) -> list[Backend]:
     return list(_scan[kind])
 
 
+def clashes(kind: str | None = None) -> list[list[Backend]]:
+    """Groups of backends of one kind that different distributions declare under the same entry-point
+    name, or (for classes) the same class name: using that name is an error naming them all."""
+    groups: dict[tuple[str, str], list[Backend]] = {}
+    for backend in available(kind):
+        keys = {backend.name} if backend.kind == "hooks" else {backend.name, backend.class_name}
+        for key in keys:
+            groups.setdefault((backend.kind, key), []).append(backend)
+    found: list[list[Backend]] = []
+    for group in groups.values():
+        if len({b.distribution for b in group}) > 1 and group not in found:
+            found.append(group)
+    return found
+
+
 def find(kind: str, name: str) -> Backend:
     """The backend of `kind` whose entry-point name or class name is `name`."""
     backends = available(kind)
-    for backend in backends:
-        if name in (backend.name, backend.class_name):
-            return backend
+    matches = [b for b in backends if name in (b.name, b.class_name)]
+    if len({b.distribution for b in matches}) > 1:
+        raise PluginConflict(
+            f"{len(matches)} installed distributions declare the {SINGULAR.get(kind, kind)} {name!r}: "
+            f"{'; '.join(b.describe() for b in matches)}. Uninstall all but one of them."
+        )
+    if matches:
+        return matches[0]
     raise BackendNotFound(_not_found_message(kind, name, backends))
 
 
@@ -129,26 +133,9 @@ def load_backend(backend: Backend) -> Any:
     return obj
 
 
-def package_for(kind: str, name: str) -> str | None:
-    """The distribution that would provide parlay's own backend `name` (an entry-point or class name),
-    or None when the name does not look like one of kind `kind`."""
-    if name in FIRST_PARTY:
-        name = FIRST_PARTY[name]
-    elif name.endswith(_SUFFIXES[kind]) and name != _SUFFIXES[kind]:
-        stem = name[: -len(_SUFFIXES[kind])]
-        name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", stem).lower()
-    elif not re.fullmatch(r"[a-z][a-z0-9-]*", name):
-        return None
-    return f"parlay-{SINGULAR[kind]}-{name}"
-
-
 def resolve_attribute(kind: str, class_name: str) -> Any:
     """A backend class by its class name, for `parlay.executors.X`, `parlay.providers.X`, ..."""
-    backends = available(kind)
-    for backend in backends:
-        if backend.class_name == class_name:
-            return load_backend(backend)
-    raise BackendNotFound(_not_found_message(kind, class_name, backends))
+    return load_backend(find(kind, class_name))
 
 
 def _validate(backend: Backend, obj: Any) -> None:
@@ -170,9 +157,9 @@ def _not_found_message(kind: str, name: str, backends: list[Backend]) -> str:
     text += f" Installed {kind}: {', '.join(installed) if installed else 'none'}."
     if close:
         text += f" Did you mean {' or '.join(map(repr, close))}?"
-    package = package_for(kind, name) if kind in SINGULAR else None
+    package = distribution_for(kind, name)
     if package:
-        text += f" If it is parlay's own, install it with: pip install {package}"
+        text += f" It is parlay's own: pip install {package}"
     return text
 
 

@@ -1,0 +1,40 @@
+"""parlay's own backend plugins that are installed separately: the one place the kernel names them, so
+that asking for one that is not installed says which distribution to `pip install`. A repository test
+keeps this table equal to the entry points the `plugins/` folders declare."""
+
+from __future__ import annotations
+
+#: kind -> entry-point name -> (class name, distribution)
+CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
+    "executors": {
+        "htex": ("HighThroughputExecutor", "parlay-executor-htex"),
+        "processes": ("ProcessExecutor", "parlay-executor-processes"),
+    },
+    "providers": {
+        "condor": ("CondorProvider", "parlay-provider-condor"),
+        "local": ("LocalProvider", "parlay-provider-local"),
+        "lsf": ("LSFProvider", "parlay-provider-lsf"),
+        "pbs": ("PBSProProvider", "parlay-provider-pbs"),
+        "torque": ("TorqueProvider", "parlay-provider-pbs"),
+        "sge": ("GridEngineProvider", "parlay-provider-sge"),
+        "slurm": ("SlurmProvider", "parlay-provider-slurm"),
+    },
+    "launchers": {
+        "aprun": ("AprunLauncher", "parlay-launcher-aprun"),
+        "gnu-parallel": ("GnuParallelLauncher", "parlay-launcher-gnu-parallel"),
+        "jsrun": ("JsrunLauncher", "parlay-launcher-jsrun"),
+        "mpiexec": ("MpiExecLauncher", "parlay-launcher-mpiexec"),
+        "mpirun": ("MpiRunLauncher", "parlay-launcher-mpiexec"),
+        "srun": ("SrunLauncher", "parlay-launcher-srun"),
+        "srun-mpi": ("SrunMPILauncher", "parlay-launcher-srun"),
+    },
+    "staging": {},
+}
+
+
+def distribution_for(kind: str, name: str) -> str | None:
+    """The distribution providing parlay's own backend `name` (entry-point or class name), or None."""
+    for entry_point, (class_name, distribution) in CATALOGUE.get(kind, {}).items():
+        if name in (entry_point, class_name):
+            return distribution
+    return None
