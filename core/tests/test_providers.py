@@ -24,14 +24,36 @@ from parlay.plugins.manager import get_hooks
 from parlay.providers.base import JobState, JobStatus, read_journal
 from parlay.providers.cluster import ClusterProvider, hms
 from parlay.staging.files import NoOpFileStaging
-from parlay.testing.fake_scheduler import fake_scheduler
+from parlay.testing.fake_scheduler import FakeScheduler, Refused, fake_scheduler
 from parlay.testing.providers import wait_for
 
 TIMEOUT = 60
 
 
+class MiniatureScheduler(FakeScheduler):
+    """The scheduler `FakeProvider` drives, in Slurm's words: `sbatch --parsable SCRIPT`, `squeue ... --format=%i %t
+    --jobs=IDS` (an error when it knows none of them) and `scancel IDS`."""
+
+    submit_command, status_command, cancel_command = "sbatch", "squeue", "scancel"
+    job_id_variable = "MINIATURE_JOB_ID"
+    output_pattern, error_pattern, name_pattern = r"--output=(\S+)", r"--error=(\S+)", r"--job-name=(\S+)"
+    codes = {"pending": "PD", "running": "R", "completed": "CD", "failed": "F", "cancelled": "CA"}
+
+    def answer(self, command, args):
+        if command == "sbatch":
+            return self.submit(args[-1], Path(args[-1]).read_text()) + "\n"
+        if command == "scancel":
+            for job in self.jobs(args):
+                job.cancel()
+            return ""
+        jobs = self.jobs(args[-1].removeprefix("--jobs=").split(","))
+        if not jobs:
+            raise Refused("slurm_load_jobs error: Invalid job id specified")
+        return "".join(f"{job.number} {self.codes[job.state()]}\n" for job in jobs)
+
+
 class FakeProvider(ClusterProvider):
-    """A scheduler plugin in miniature, driving the fake scheduler's Slurm commands."""
+    """A scheduler plugin in miniature, driving `MiniatureScheduler`."""
 
     kind = "fake"
     states = {"PD": JobState.PENDING, "R": JobState.RUNNING, "CD": JobState.COMPLETED, "CA": JobState.CANCELLED}
@@ -68,7 +90,7 @@ class FakeProvider(ClusterProvider):
 
 @pytest.fixture
 def scheduler(tmp_path, monkeypatch):
-    with fake_scheduler(tmp_path / "scheduler", "slurm", monkeypatch) as scheduler:
+    with fake_scheduler(tmp_path / "scheduler", MiniatureScheduler, monkeypatch) as scheduler:
         yield scheduler
 
 
@@ -269,18 +291,21 @@ def test_simple_and_wrapped_launchers():
         SimpleLauncher()("worker", 0, 1)
 
 
-def test_launch_command_hook_applies_before_the_launcher():
+def test_launch_command_hook_applies_before_the_launcher(provider):
     class Profiler:
-        @hookimpl
+        @hookimpl(wrapper=True)
         def parlay_launcher_command(self, command):
+            command = yield
             return f"perf record -- {command}"
 
+    provider.launcher = WrappedLauncher("time")
     plugin = Profiler()
     get_hooks().register(plugin)
     try:
-        assert WrappedLauncher("time")("worker", 1, 1) == "time perf record -- worker"
+        assert provider.job_script("worker", 1, "j").splitlines()[-1] == "time perf record -- worker"
     finally:
         get_hooks().unregister(plugin)
+    assert WrappedLauncher("time")("worker", 1, 1) == "time worker", "a launcher alone is a pure command builder"
 
 
 @pytest.mark.parametrize(
@@ -331,13 +356,13 @@ def test_file_parsing():
     assert repr(remote) == "File('https://example.org/data/b.csv')"
 
 
-def test_unknown_scheme_names_the_staging_package(tmp_path):
+def test_unknown_scheme_says_nothing_can_stage_it(tmp_path):
     @parlay.python_app
     def use(inputs=()):
         return inputs
 
     with (
         parlay.load(Config(run_dir=str(tmp_path / "runinfo"))),
-        pytest.raises(ConfigurationError, match="pip install parlay-staging-globus"),
+        pytest.raises(ConfigurationError, match=r"app use: nothing can stage gopher://host/data .*no staging named"),
     ):
-        use(inputs=[File("globus://endpoint/data")])
+        use(inputs=[File("gopher://host/data")])

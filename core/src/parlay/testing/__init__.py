@@ -1,6 +1,39 @@
-"""Test support for plugin authors: conformance suites every backend's tests inherit."""
+"""Test support for plugin authors: conformance suites every backend's tests inherit.
 
-from parlay.testing.executors import TIMEOUT, ExecutorConformance, process_alive
-from parlay.testing.providers import LiveProviderConformance, ProviderConformance
+Names resolve on first use, so that importing a submodule that needs no pytest (`fake_scheduler`, which
+each fake scheduler command imports) stays cheap.
+"""
 
-__all__ = ["TIMEOUT", "ExecutorConformance", "LiveProviderConformance", "ProviderConformance", "process_alive"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "TIMEOUT": "parlay.testing.executors",
+    "ExecutorConformance": "parlay.testing.executors",
+    "process_alive": "parlay.testing.executors",
+    "LiveProviderConformance": "parlay.testing.providers",
+    "ProviderConformance": "parlay.testing.providers",
+}
+
+__all__ = list(_EXPORTS)
+
+if TYPE_CHECKING:  # re-exported names, for type checkers
+    from parlay.testing.executors import TIMEOUT as TIMEOUT
+    from parlay.testing.executors import ExecutorConformance as ExecutorConformance
+    from parlay.testing.executors import process_alive as process_alive
+    from parlay.testing.providers import LiveProviderConformance as LiveProviderConformance
+    from parlay.testing.providers import ProviderConformance as ProviderConformance
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'parlay.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,4 +1,4 @@
-"""Test support for launcher plugins: stand-in launch programs (`srun`, `mpiexec`...) put first on PATH, a runner
+"""Test support for launcher plugins: stand-in launch programs (named as the real ones) put first on PATH, a runner
 for the script a launcher renders, a command that is hard to pass on intact, and the entry-point check."""
 
 from __future__ import annotations

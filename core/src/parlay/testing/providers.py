@@ -1,19 +1,22 @@
 """`ProviderConformance`: the tests every batch-scheduler provider plugin's tests inherit.
 
-A plugin's test module subclasses it, names the fake scheduler flavor that stands in for its scheduler
-and builds the provider (with the options the suite passes, and the default launcher)::
+A plugin's test module subclasses it, names the fake scheduler class that speaks its scheduler's commands
+(a `parlay.testing.fake_scheduler.FakeScheduler` subclass, which a plugin ships beside its provider) and
+builds the provider (with the options the suite passes, and the default launcher)::
+
+    from my_provider.fake import FakeMyScheduler
 
     class TestMyProvider(ProviderConformance):
-        flavor = "slurm"
+        fake_class = FakeMyScheduler
 
         def make_provider(self, **options):
-            return MyProvider(partition="debug", **options)
+            return MyProvider(queue="debug", **options)
 
 The inherited tests render a job script offline, then submit, watch and cancel real jobs through the
-scheduler's commands (the fake scheduler's, which run each job as a local process group), check the
-journal, clean up a "crashed" run with `parlay cleanup`, and inject failures into the fake scheduler.
-Where the real scheduler can run, a `LiveProviderConformance` subclass runs the same tests (all but the
-injected failures) against the real commands on PATH.
+scheduler's commands (the fake's, which run each job as a local process group), check the journal, clean
+up a "crashed" run with `parlay cleanup`, and inject failures into the fake's commands. Where the real
+scheduler can run, a `LiveProviderConformance` subclass runs the same tests (all but the injected failures)
+against the real commands on PATH.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import pytest
 from parlay.errors import ExecutionProviderException, SubmitException
 from parlay.providers.base import JobState, JobStatus, read_journal
 from parlay.providers.cluster import ClusterProvider
-from parlay.testing.fake_scheduler import FakeScheduler, fake_scheduler, status_command, submit_command
+from parlay.testing.fake_scheduler import FakeScheduler, fake_scheduler
 
 #: Generous: only a hang should ever reach it.
 TIMEOUT = 90
@@ -212,16 +215,19 @@ class LiveProviderConformance:
 
 
 class ProviderConformance(LiveProviderConformance):
-    """The whole suite against the fake scheduler of `flavor`: the tests above, and failures injected into
-    the scheduler's commands (a refused submission, a hanging or failing status command, a vanished job,
-    a job held in the queue)."""
+    """The whole suite against a fake of the scheduler (`fake_class`): the tests above, and failures injected
+    into the fake's commands (a refused submission, a hanging or failing status command, a vanished job, a
+    job held in the queue)."""
 
-    #: The fake scheduler flavor (`parlay.testing.fake_scheduler.COMMANDS`) speaking this scheduler's tools.
-    flavor: ClassVar[str] = ""
+    #: The `FakeScheduler` subclass speaking this scheduler's commands; the failure tests ask it which
+    #: command submits and which lists jobs.
+    fake_class: ClassVar[type[FakeScheduler] | None] = None
 
     @pytest.fixture
     def scheduler(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeScheduler]:
-        with fake_scheduler(tmp_path / "scheduler", self.flavor, monkeypatch) as fake:
+        if self.fake_class is None:
+            pytest.fail(f"{type(self).__name__} must name its scheduler's fake: fake_class = FakeMyScheduler")
+        with fake_scheduler(tmp_path / "scheduler", self.fake_class, monkeypatch) as fake:
             yield fake
 
     @pytest.fixture
@@ -234,7 +240,7 @@ class ProviderConformance(LiveProviderConformance):
     def test_a_refused_submission_shows_the_command_and_its_stderr(
         self, provider: ClusterProvider, fake: FakeScheduler
     ) -> None:
-        submit = submit_command(self.flavor)
+        submit = fake.submit_command
         fake.fail(submit, "Invalid account or account/partition combination specified")
         with pytest.raises(SubmitException) as info:
             provider.submit("true", 1, "parlay.conformance.block-4")
@@ -246,7 +252,7 @@ class ProviderConformance(LiveProviderConformance):
     def test_a_hanging_status_command_times_out(self, provider: ClusterProvider, fake: FakeScheduler) -> None:
         job_id = provider.submit("sleep 300", 1, "parlay.conformance.block-5")
         provider.cmd_timeout = 1
-        fake.hang(status_command(self.flavor))
+        fake.hang(fake.status_command)
         with pytest.raises(ExecutionProviderException, match=r"did not answer within 1 s"):
             provider.status([job_id])
         fake.heal()
@@ -255,7 +261,7 @@ class ProviderConformance(LiveProviderConformance):
 
     def test_a_failing_status_command_shows_its_stderr(self, provider: ClusterProvider, fake: FakeScheduler) -> None:
         job_id = provider.submit("sleep 300", 1, "parlay.conformance.block-6")
-        command = status_command(self.flavor)
+        command = fake.status_command
         fake.fail(command, "Socket timed out on send/recv operation", 1)
         with pytest.raises(ExecutionProviderException) as info:
             provider.status([job_id])

@@ -13,11 +13,12 @@ from parlay.providers.base import JobState
 from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import ProviderConformance, wait_for
 from parlay_provider_condor import CondorProvider
+from parlay_provider_condor.fake import FakeCondor
 from parlay_provider_condor.provider import condor_environment
 
 
 class TestCondorProvider(ProviderConformance):
-    flavor = "condor"
+    fake_class = FakeCondor
 
     def make_provider(self, **options):
         return CondorProvider(**options)
@@ -129,16 +130,16 @@ def test_literal_paths_and_project_quoting(tmp_path):
     [
         ({"nodes_per_block": 2}, "CondorProvider.nodes_per_block=2: expected 1"),
         ({"nodes_per_block": True}, "CondorProvider.nodes_per_block=True: expected 1"),
-        ({"cores_per_slot": 0}, "CondorProvider.cores_per_slot=0: expected an integer >= 1 or None"),
-        ({"cores_per_slot": 2.5}, "CondorProvider.cores_per_slot=2.5: expected an integer >= 1 or None"),
-        ({"mem_per_slot": -1}, "CondorProvider.mem_per_slot=-1: expected gigabytes > 0 or None"),
-        ({"mem_per_slot": "4GB"}, "CondorProvider.mem_per_slot='4GB': expected gigabytes > 0 or None"),
+        ({"cores_per_slot": 0}, "CondorProvider.cores_per_slot=0: expected an integer >= 1, or None"),
+        ({"cores_per_slot": 2.5}, "CondorProvider.cores_per_slot=2.5: expected an integer >= 1, or None"),
+        ({"mem_per_slot": -1}, "CondorProvider.mem_per_slot=-1: expected gigabytes > 0, or None"),
+        ({"mem_per_slot": "4GB"}, "CondorProvider.mem_per_slot='4GB': expected gigabytes > 0, or None"),
         ({"environment": ["A=1"]}, "CondorProvider.environment=['A=1']: expected a dict of variable names"),
         ({"environment": {"1ST": "x"}}, "CondorProvider.environment={'1ST': 'x'}: expected a dict"),
         ({"environment": {"N": 4}}, "CondorProvider.environment={'N': 4}: expected a dict"),
         ({"environment": {"A": "x\ny"}}, "to one-line string values, or None"),
-        ({"project": "a\nb"}, "CondorProvider.project='a\\nb': expected a one-line string"),
-        ({"requirements": None}, "CondorProvider.requirements=None: expected a one-line string"),
+        ({"project": "a\nb"}, "CondorProvider.project='a\\nb': expected a string of one line"),
+        ({"requirements": None}, "CondorProvider.requirements=None: expected a string of one line"),
         ({"transfer_input_files": "in.txt"}, "CondorProvider.transfer_input_files='in.txt': expected a list"),
         ({"transfer_input_files": ["a,b"]}, "expected a list of paths (without commas or newlines)"),
         ({"walltime": "soon"}, "CondorProvider.walltime='soon': expected seconds or 'HH:MM:SS'"),
@@ -186,7 +187,7 @@ def test_condor_q_answers_including_held_jobs(tmp_path):
 
 @pytest.fixture
 def scheduler(tmp_path, monkeypatch):
-    with fake_scheduler(tmp_path / "scheduler", "condor", monkeypatch) as scheduler:
+    with fake_scheduler(tmp_path / "scheduler", FakeCondor, monkeypatch) as scheduler:
         yield scheduler
 
 

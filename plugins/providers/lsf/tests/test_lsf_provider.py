@@ -15,13 +15,14 @@ from parlay.providers.base import JobState
 from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import ProviderConformance, wait_for
 from parlay_provider_lsf import LSFProvider
+from parlay_provider_lsf.fake import FakeLSF
 from parlay_provider_lsf.provider import bsub_options, run_limit
 
 
 class TestLSFConformance(ProviderConformance):
     """The default `bsub [options] script`: the #BSUB options travel on the command line."""
 
-    flavor = "lsf"
+    fake_class = FakeLSF
 
     def make_provider(self, **options):
         return LSFProvider(**options)
@@ -30,7 +31,7 @@ class TestLSFConformance(ProviderConformance):
 class TestLSFRedirectedConformance(ProviderConformance):
     """`bsub < script`: LSF reads the #BSUB lines from the script on stdin."""
 
-    flavor = "lsf"
+    fake_class = FakeLSF
 
     def make_provider(self, **options):
         return LSFProvider(bsub_redirection=True, **options)
@@ -40,7 +41,7 @@ class TestLSFRedirectedConformance(ProviderConformance):
 def test_a_failed_copys_exit_code_is_the_jobs(tmp_path, monkeypatch, redirection):
     provider = LSFProvider(bsub_redirection=redirection)
     provider.script_dir = str(tmp_path / "scripts")
-    with fake_scheduler(tmp_path / "scheduler", "lsf", monkeypatch):
+    with fake_scheduler(tmp_path / "scheduler", FakeLSF, monkeypatch):
         job_id = provider.submit("echo copy-$PARLAY_COPY-failed >&2; exit 3", 2, "parlay.t.block-0")
         status = wait_for(lambda: next((s for s in provider.status([job_id]) if s.terminal), None), "the job to end")
         assert (status.state, status.exit_code) == (JobState.FAILED, 3), status
@@ -170,7 +171,7 @@ def test_unparsable_submit_output_is_a_submit_error(tmp_path, monkeypatch):
     ("options", "message"),
     [
         ({"request_by_nodes": False}, "LSFProvider.cores_per_block=None: request_by_nodes=False needs an integer"),
-        ({"request_by_nodes": False, "cores_per_block": 0}, "cores_per_block=0: request_by_nodes=False needs"),
+        ({"request_by_nodes": False, "cores_per_block": 0}, "LSFProvider.cores_per_block=0: expected an integer >= 1"),
         ({"request_by_nodes": False, "cores_per_block": True}, "cores_per_block=True"),
         ({"cores_per_block": 8}, "LSFProvider.cores_per_block=8: only used with request_by_nodes=False"),
         (

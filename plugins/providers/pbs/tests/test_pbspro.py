@@ -10,11 +10,12 @@ from parlay.providers.base import JobState
 from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import ProviderConformance
 from parlay_provider_pbs import PBSProProvider
+from parlay_provider_pbs.fake import FakePBSPro
 from parlay_provider_pbs.pbspro import load_qstat_json
 
 
 class TestPBSProProvider(ProviderConformance):
-    flavor = "pbspro"
+    fake_class = FakePBSPro
 
     def make_provider(self, **options):
         return PBSProProvider(queue="workq", **options)
@@ -249,7 +250,7 @@ def test_output_that_is_not_json_is_an_error():
 
 @pytest.fixture
 def scheduler(tmp_path, monkeypatch):
-    with fake_scheduler(tmp_path / "scheduler", "pbspro", monkeypatch) as scheduler:
+    with fake_scheduler(tmp_path / "scheduler", FakePBSPro, monkeypatch) as scheduler:
         yield scheduler
 
 

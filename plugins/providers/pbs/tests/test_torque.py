@@ -10,11 +10,12 @@ from parlay.providers.base import JobState
 from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import ProviderConformance
 from parlay_provider_pbs import TorqueProvider
+from parlay_provider_pbs.fake import FakeTorque
 from parlay_provider_pbs.torque import parse_full_status
 
 
 class TestTorqueProvider(ProviderConformance):
-    flavor = "torque"
+    fake_class = FakeTorque
 
     def make_provider(self, **options):
         return TorqueProvider(queue="batch", **options)
@@ -225,7 +226,7 @@ def test_folded_values_are_joined_again():
 
 @pytest.fixture
 def scheduler(tmp_path, monkeypatch):
-    with fake_scheduler(tmp_path / "scheduler", "torque", monkeypatch) as scheduler:
+    with fake_scheduler(tmp_path / "scheduler", FakeTorque, monkeypatch) as scheduler:
         yield scheduler
 
 

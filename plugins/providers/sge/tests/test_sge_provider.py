@@ -13,6 +13,7 @@ from parlay.providers.base import JobState
 from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import LiveProviderConformance, ProviderConformance, wait_for
 from parlay_provider_sge import GridEngineProvider
+from parlay_provider_sge.fake import FakeGridEngine
 from parlay_provider_sge.provider import accounting_status, job_state, parse_qacct, parse_qstat, sge_name
 
 # --- what Son of Grid Engine 8.1.9 printed (Debian 12, tools/schedulers/sge.sh) --------------------------
@@ -69,7 +70,7 @@ class TestGridEngineProvider(ProviderConformance):
     """Against the fake Grid Engine, which writes a job's accounting record the moment the job ends: no grace
     is needed for it, and the suite wants a vanished job missing at once."""
 
-    flavor = "sge"
+    fake_class = FakeGridEngine
 
     def make_provider(self, **options):
         return GridEngineProvider(accounting_grace=0, **options)
@@ -91,7 +92,7 @@ class TestLiveGridEngine(LiveProviderConformance):
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
-    with fake_scheduler(tmp_path / "scheduler", "sge", monkeypatch) as scheduler:
+    with fake_scheduler(tmp_path / "scheduler", FakeGridEngine, monkeypatch) as scheduler:
         yield scheduler
 
 

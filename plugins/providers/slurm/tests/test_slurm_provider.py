@@ -11,11 +11,12 @@ from parlay.providers.base import JobState
 from parlay.testing.fake_scheduler import fake_scheduler
 from parlay.testing.providers import LiveProviderConformance, ProviderConformance
 from parlay_provider_slurm import SlurmProvider
+from parlay_provider_slurm.fake import FakeSlurm
 from parlay_provider_slurm.provider import slurm_time
 
 
 class TestSlurmProvider(ProviderConformance):
-    flavor = "slurm"
+    fake_class = FakeSlurm
 
     def make_provider(self, **options):
         return SlurmProvider(partition="debug", exclusive=False, **options)
@@ -98,7 +99,7 @@ def test_walltime_rounds_up_to_whole_minutes(seconds, text):
     [
         ({"partition": ""}, "SlurmProvider.partition='': expected a name without spaces, or None"),
         ({"account": "a\n#SBATCH --x"}, "SlurmProvider.account="),
-        ({"mem_per_node": -1}, "SlurmProvider.mem_per_node=-1: expected gigabytes > 0 or None"),
+        ({"mem_per_node": -1}, "SlurmProvider.mem_per_node=-1: expected gigabytes > 0, or None"),
         ({"exclusive": "yes"}, "SlurmProvider.exclusive='yes': expected True or False"),
         ({"cores_per_node": 0}, "SlurmProvider.cores_per_node=0: expected an integer >= 1"),
         ({"walltime": "two hours"}, "SlurmProvider.walltime='two hours'"),
@@ -126,7 +127,7 @@ def test_squeue_output_with_cluster_headers_and_reasons():
 
 @pytest.fixture
 def scheduler(tmp_path, monkeypatch):
-    with fake_scheduler(tmp_path / "scheduler", "slurm", monkeypatch) as scheduler:
+    with fake_scheduler(tmp_path / "scheduler", FakeSlurm, monkeypatch) as scheduler:
         yield scheduler
 
 
