@@ -4,6 +4,7 @@
     python3 dev.py test     install, then ruff and every test
     python3 dev.py bench    install (and Parsl beside it, for comparison), then every benchmark;
                             options after `bench` (--quick, --million) go to benchmarks/bench_htex.py
+    python3 dev.py readmes  rewrite the options tables of the plugins' READMEs from their declarations
 
 Only the standard library is used here, so a fresh machine with Python 3.10+ and pip is enough.
 Workspace members are found by the globs in pyproject.toml, never listed by hand.
@@ -100,6 +101,10 @@ def main(argv: list[str]) -> None:
         install_test_programs()
         run(python, "-m", "ruff", "check", ".")
         run(python, "-m", "pytest", *argv[1:])
+    elif command == "readmes":
+        python = python_in(VENV) if os.path.exists(python_in(VENV)) else install([])
+        readmes = [os.path.join(path, "README.md") for path in members()]
+        run(python, "-m", "parlay.backend_docs", *[path for path in readmes if os.path.isfile(path)])
     elif command == "bench":
         python = install([])
         peer = install_peers()

@@ -1,7 +1,7 @@
 """The executor interface: what the DataFlowKernel asks of every executor plugin.
 
 Public methods are template methods that own the state checks and error wrapping; a plugin implements
-the underscored hooks (`_start`, `_submit`, `_shutdown`).
+the underscored hooks (`_start`, `_submit`, `_shutdown`) and declares its options with `parlay.options`.
 """
 
 from __future__ import annotations
@@ -10,15 +10,23 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from parlay.errors import ExecutorError, InvalidResourceSpecification, add_note
+from parlay.options import REQUIRED, declare, option, state, text
+
+if TYPE_CHECKING:
+    from parlay.plugins.manager import Hooks
 
 
+@declare
 class ParlayExecutor(ABC):
     """An executor runs task callables and returns a `concurrent.futures.Future` per task.
 
-    The DataFlowKernel sets `run_dir` and `run_id` before it calls `start()`.
+    The DataFlowKernel sets `run_dir`, `run_id` and `hooks` before it calls `start()`. A plugin declares its
+    options (`parlay.options`) after `label`. Each assignment to an executor's attribute runs attrs' checks:
+    what changes with every task lives in objects the executor holds (queues, dicts, slotted records), not in
+    attributes reassigned per task.
     """
 
     #: Capability flags, negotiated instead of growing the abstract interface.
@@ -29,14 +37,15 @@ class ParlayExecutor(ABC):
     #: Keys of `resource_specification` this executor understands; anything else is rejected.
     resource_keys: ClassVar[frozenset[str]] = frozenset()
 
-    label: str
-    run_dir: str = "."
-    run_id: str = ""
+    label: str = option(
+        REQUIRED, "the executor's name, by which apps choose it (`python_app(executors=[...])`)", text, positional=True
+    )
 
-    def __init__(self, label: str):
-        self.label = label
-        self._state = "new"
-        self._state_lock = threading.Lock()
+    run_dir: str = state(".")
+    run_id: str = state("")
+    hooks: Hooks | None = state()  # the run's hooks
+    _state: str = state("new")
+    _state_lock: threading.Lock = state(factory=threading.Lock)
 
     # --- template methods -------------------------------------------------------------------------
 
@@ -104,6 +113,3 @@ class ParlayExecutor(ABC):
 
     @abstractmethod
     def _shutdown(self) -> None: ...
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(label={self.label!r})"

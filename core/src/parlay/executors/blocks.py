@@ -8,27 +8,38 @@ import itertools
 import logging
 import threading
 from abc import abstractmethod
-from typing import Any
+from collections.abc import Callable
 
 from parlay.errors import BadStateException, ScalingFailed
 from parlay.executors.base import ParlayExecutor
+from parlay.options import REQUIRED, Check, declare, option, state
 from parlay.providers.base import ExecutionProvider, JobState, JobStatus
 
 logger = logging.getLogger(__name__)
 
 
+@declare
 class BlockProviderExecutor(ParlayExecutor):
     """An executor with a `provider`; subclasses start their service in `_start_service` and say how a
     block starts its workers in `_get_launch_command`."""
 
-    def __init__(self, label: str, provider: ExecutionProvider, block_error_handler: Any = True):
-        super().__init__(label)
-        self.provider = provider
-        self.block_error_handler = block_error_handler
-        self.blocks: dict[str, str] = {}  # block id -> job id
-        self.failed_blocks: list[tuple[str, JobStatus]] = []  # blocks that ended on their own, oldest first
-        self._block_ids = itertools.count()
-        self._blocks_lock = threading.Lock()
+    provider: ExecutionProvider = option(
+        REQUIRED,
+        "starts and stops the blocks (batch jobs, instances, process groups) the workers run in",
+        Check(lambda value: isinstance(value, ExecutionProvider), "a provider (an ExecutionProvider)"),
+        positional=True,
+    )
+    block_error_handler: bool | Callable[..., None] = option(
+        True,
+        "when blocks end: True fails every task once every block failed to start, False does nothing, "
+        "a callable is called with the executor and the blocks' statuses",
+        Check(lambda value: isinstance(value, bool) or callable(value), "True, False or a callable"),
+    )
+
+    blocks: dict[str, str] = state(factory=dict)  # block id -> job id
+    failed_blocks: list[tuple[str, JobStatus]] = state(factory=list)  # blocks that ended on their own, oldest first
+    _block_ids: itertools.count = state(factory=itertools.count)
+    _blocks_lock: threading.Lock = state(factory=threading.Lock)
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -133,7 +144,7 @@ class BlockProviderExecutor(ParlayExecutor):
     def _block_event(self, block_id: str, job_id: str | None, state: JobState, message: str) -> None:
         from parlay.plugins.manager import get_hooks
 
-        get_hooks().block_state_changed(
+        (self.hooks or get_hooks()).block_state_changed(
             executor=self.label, block_id=block_id, job_id=job_id, state=state.name, message=message
         )
 

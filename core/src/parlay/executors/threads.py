@@ -12,29 +12,30 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from parlay.errors import ConfigurationError
 from parlay.executors.base import ParlayExecutor
 from parlay.futures import ExecutorFuture
+from parlay.options import count, declare, option, state, text
 
 
+@declare(defaults={"label": "threads"})
 class ThreadPoolExecutor(ParlayExecutor):
     """Runs tasks on `max_threads` threads in the submitting process; queued tasks can be cancelled."""
 
     in_process = True
     cancels_queued = True
 
-    def __init__(self, label: str = "threads", max_threads: int = 2, thread_name_prefix: str = ""):
-        if isinstance(max_threads, bool) or not isinstance(max_threads, int) or max_threads < 1:
-            raise ConfigurationError(f"ThreadPoolExecutor.max_threads={max_threads!r}: expected an integer >= 1")
-        super().__init__(label)
-        self.max_threads = max_threads
-        self.thread_name_prefix = thread_name_prefix or f"parlay-{label}"
-        self._queue: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple, dict] | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
+    max_threads: int = option(2, "threads that run tasks", count(1), positional=True)
+    thread_name_prefix: str = option(
+        "", "the start of the threads' names (empty: `parlay-` and the label)", text, positional=True
+    )
+
+    _queue: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple, dict] | None] = state(factory=queue.SimpleQueue)
+    _threads: list[threading.Thread] = state(factory=list)
 
     def _start(self) -> None:
+        prefix = self.thread_name_prefix or f"parlay-{self.label}"
         for n in range(self.max_threads):
-            thread = threading.Thread(target=self._work, name=f"{self.thread_name_prefix}-{n}", daemon=True)
+            thread = threading.Thread(target=self._work, name=f"{prefix}-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
 

@@ -1,45 +1,43 @@
 """The launcher interface: a launcher turns the worker command into the command a block's job runs
-(once per node, once per core, under srun or mpiexec...). Launchers only build command text."""
+(once per node, once per core, under the site's parallel launcher...). Launchers only build command text."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
 from parlay.errors import BadLauncher
+from parlay.options import declare, flag, one_line, option
 
 
+@declare
 class Launcher(ABC):
-    """`launcher(command, tasks_per_node, nodes_per_block)` gives the command the job script runs.
+    """`launcher(command, tasks_per_node, nodes_per_block)` gives the command the job script runs: the
+    plugin's `_wrap`, after a `set -x` line when `debug` is set.
 
-    Site plugins first wrap the command (`parlay_launcher_command` hook); then the launcher's `_wrap`.
+    A pure command builder: site plugins' `parlay_launcher_command` hooks wrap the command before the
+    provider hands it to the launcher. A launcher plugin declares its options (`parlay.options`) after `debug`.
     """
 
-    def __init__(self, debug: bool = False):
-        self.debug = debug
+    #: What a wrong option raises.
+    option_error: ClassVar[type[Exception]] = BadLauncher
+
+    debug: bool = option(False, "trace the launch lines (`set -x`) in the job's stderr", flag, positional=True)
 
     def __call__(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
         for name, value in (("tasks_per_node", tasks_per_node), ("nodes_per_block", nodes_per_block)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise BadLauncher(f"{type(self).__name__}: {name}={value!r} must be an integer >= 1")
-        from parlay.plugins.manager import get_hooks
-
-        command = get_hooks().wrap_launch_command(
-            launcher=self, command=command, tasks_per_node=tasks_per_node, nodes_per_block=nodes_per_block
-        )
-        return self._wrap(command, tasks_per_node, nodes_per_block)
+        script = self._wrap(command, tasks_per_node, nodes_per_block)
+        return f"set -x\n{script}" if self.debug else script
 
     @abstractmethod
     def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str: ...
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
-
-def check_text_options(launcher: Launcher, **options: object) -> None:
-    """Raise `BadLauncher`, naming the option, unless each value is a string of one line (`overrides`...)."""
-    for name, value in options.items():
-        if not isinstance(value, str) or len(value.splitlines()) > 1:
-            raise BadLauncher(f"{type(launcher).__name__}.{name}={value!r}: expected a string of one line")
+def overrides_option(where: str) -> Any:
+    """The `overrides` option of a launcher that runs a launch program: flags inserted verbatim `where`."""
+    return option("", f"extra flags, one line, inserted verbatim {where}", one_line, positional=True)
 
 
 def run_from_file(command: str, launch: str) -> str:
@@ -61,8 +59,3 @@ cat > "$PARLAY_CMD_FILE" << '{delimiter}'
 PARLAY_STATUS=$?
 rm -f "$PARLAY_CMD_FILE"
 (exit "$PARLAY_STATUS")"""
-
-
-def traced(launcher: Launcher, script: str) -> str:
-    """`script`, after a `set -x` line when the launcher's `debug` is set."""
-    return f"set -x\n{script}" if launcher.debug else script

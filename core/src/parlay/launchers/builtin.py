@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from parlay.launchers.base import Launcher
+from parlay.options import REQUIRED, declare, flag, one_line, option
 
 logger = logging.getLogger(__name__)
 
@@ -18,20 +19,17 @@ class SimpleLauncher(Launcher):
         return command
 
 
+@declare
 class WrappedLauncher(Launcher):
     """Puts `prepend` in front of the command (a container runtime, `time`, `nice`...)."""
 
-    def __init__(self, prepend: str, debug: bool = False):
-        super().__init__(debug)
-        self.prepend = prepend
+    prepend: str = option(REQUIRED, "what goes in front of the command, verbatim", one_line, positional=True)
 
     def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
-        return f"{self.prepend} {command}" if self.prepend else command
-
-    def __repr__(self) -> str:
-        return f"WrappedLauncher(prepend={self.prepend!r})"
+        return f"{self.prepend.strip()} {command}" if self.prepend.strip() else command
 
 
+@declare
 class SingleNodeLauncher(Launcher):
     """Starts `tasks_per_node * nodes_per_block` copies of the command on this node and waits for them.
 
@@ -39,15 +37,14 @@ class SingleNodeLauncher(Launcher):
     last copy that failed, when every copy failed, or when any failed with `fail_on_any=True`.
     """
 
-    def __init__(self, debug: bool = False, fail_on_any: bool = False):
-        super().__init__(debug)
-        self.fail_on_any = fail_on_any
+    fail_on_any: bool = option(
+        False, "fail the job when any copy fails (else only when every copy does)", flag, positional=True
+    )
 
     def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
         copies = tasks_per_node * nodes_per_block
         verdict = '[ "$FAILED" -eq 0 ]' if self.fail_on_any else f'[ "$FAILED" -lt {copies} ]'
-        trace = "set -x\n" if self.debug else ""
-        return f"""{trace}export CORES=$(getconf _NPROCESSORS_ONLN)
+        return f"""export CORES=$(getconf _NPROCESSORS_ONLN)
 export PARLAY_COPIES={copies}
 PIDS=""
 for PARLAY_COPY in $(seq 1 {copies}); do
@@ -61,6 +58,3 @@ for PID in $PIDS; do
 done
 {verdict} || exit "$CODE"
 """
-
-    def __repr__(self) -> str:
-        return f"SingleNodeLauncher(fail_on_any={self.fail_on_any})"

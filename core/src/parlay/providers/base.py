@@ -10,10 +10,17 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
 
 from parlay.errors import ConfigurationError, ExecutionProviderException, add_note
-from parlay.providers.checks import check_amount, check_count
+from parlay.launchers.base import Launcher
+from parlay.launchers.builtin import SingleNodeLauncher
+from parlay.options import REQUIRED, Check, amount, count, declare, fraction, option, optional, state, text
+
+if TYPE_CHECKING:
+    from parlay.plugins.manager import Hooks
 
 JOURNAL = "jobs.jsonl"
 
@@ -88,60 +95,62 @@ def _tail(path: str | None, limit: int) -> str:
         return ""
 
 
+@declare
 class ExecutionProvider(ABC):
     """Starts and stops blocks. Template methods (`submit`, `status`, `cancel`) own the checks, the
-    journal and error notes; a plugin implements `_submit`, `_status` and `_cancel`.
+    journal and error notes; a plugin implements `_submit`, `_status` and `_cancel`, and declares its own
+    options (`parlay.options`) beside the common ones here.
 
-    The DataFlowKernel sets `script_dir` to `runinfo/NNN/submit_scripts` before the executor starts.
+    The DataFlowKernel sets `script_dir` to `runinfo/NNN/submit_scripts`, and `hooks` to the run's hooks,
+    before the executor starts; outside a run the process-wide hooks shape job scripts.
     """
 
     #: How often the kernel should ask for status, in seconds.
     status_polling_interval: ClassVar[float] = 60.0
     #: The entry-point name of the provider, recorded in the journal for `parlay cleanup`.
     kind: ClassVar[str] = ""
-    #: Extra scheduler directives users pass through verbatim (batch-scheduler providers set it).
-    scheduler_options: str = ""
-    #: Whether `scheduler_options` go into the job script after the directives (HTCondor's go elsewhere).
+    #: Extra scheduler directives users pass through verbatim (batch-scheduler providers make it an option).
+    scheduler_options: ClassVar[str] = ""
+    #: Whether `scheduler_options` go into the job script after the directives (some schedulers read them
+    #: from elsewhere).
     scheduler_options_in_script: ClassVar[bool] = True
+    #: Whether blocks run on the submitting host, so executors may reach them over loopback and local sockets.
+    blocks_on_this_host: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        *,
-        label: str,
-        nodes_per_block: int = 1,
-        init_blocks: int = 1,
-        min_blocks: int = 0,
-        max_blocks: int = 1,
-        parallelism: float = 1.0,
-        worker_init: str = "",
-        launcher: Any = None,
-        cores_per_node: int | None = None,
-        mem_per_node: float | None = None,
-    ):
-        owner = type(self).__name__
-        check_count(owner, "nodes_per_block", nodes_per_block, 1)
-        for field, value in (("init_blocks", init_blocks), ("min_blocks", min_blocks), ("max_blocks", max_blocks)):
-            check_count(owner, field, value, 0)
-        if min_blocks > max_blocks:
-            raise ConfigurationError(f"{owner}: min_blocks={min_blocks} must not exceed max_blocks={max_blocks}")
-        if isinstance(parallelism, bool) or not isinstance(parallelism, (int, float)) or not 0 <= parallelism <= 1:
-            raise ConfigurationError(f"{owner}.parallelism={parallelism!r}: expected a number from 0 to 1")
-        check_count(owner, "cores_per_node", cores_per_node, 1, optional=True)
-        check_amount(owner, "mem_per_node", mem_per_node, "gigabytes")
-        self.label = label
-        self.nodes_per_block = nodes_per_block
-        self.init_blocks = init_blocks
-        self.min_blocks = min_blocks
-        self.max_blocks = max_blocks
-        self.parallelism = parallelism
-        self.worker_init = worker_init
-        self.launcher = launcher
-        self.cores_per_node = cores_per_node
-        self.mem_per_node = mem_per_node
-        self.script_dir: str | None = None
-        self.job_names: dict[str, str] = {}  # job id -> job name, for every job this provider submitted
-        self.cancelled_jobs: set[str] = set()  # jobs this provider cancelled
-        self._journal_lock = threading.Lock()
+    label: str = option(REQUIRED, "the provider's name in logs and in the run's journal of jobs", text)
+    nodes_per_block: int = option(1, "nodes in each block", count(1))
+    init_blocks: int = option(1, "blocks started when the executor starts", count(0))
+    min_blocks: int = option(0, "blocks kept however idle the executor is", count(0))
+    max_blocks: int = option(1, "blocks running at most at once", count(0))
+    parallelism: float = option(
+        1, "how many of the outstanding tasks to provision workers for, from 0 (only `min_blocks`) to 1", fraction
+    )
+    worker_init: str = option("", "shell lines run before the workers start (module loads, environments)", text)
+    launcher: Launcher = option(
+        attrs.Factory(SingleNodeLauncher),
+        "how the worker command is started on the block's nodes",
+        Check(lambda value: isinstance(value, Launcher), "a launcher, such as SingleNodeLauncher()"),
+    )
+    cores_per_node: int | None = option(
+        None, "cores of each node the block asks for; executors may size their workers by it", optional(count(1))
+    )
+    mem_per_node: float | None = option(
+        None,
+        "gigabytes of memory of each node the block asks for; executors may size their workers by it",
+        optional(amount("gigabytes")),
+    )
+
+    script_dir: str | None = state()
+    hooks: Hooks | None = state()
+    job_names: dict[str, str] = state(factory=dict)  # job id -> job name, for every job this provider submitted
+    cancelled_jobs: set[str] = state(factory=set)  # jobs this provider cancelled
+    _journal_lock: threading.Lock = state(factory=threading.Lock)
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_blocks > self.max_blocks:
+            raise ConfigurationError(
+                f"{type(self).__name__}.min_blocks={self.min_blocks} must not exceed max_blocks={self.max_blocks}"
+            )
 
     # --- template methods -------------------------------------------------------------------------
 
@@ -193,7 +202,7 @@ class ExecutionProvider(ABC):
     def cleanup_options(self) -> dict[str, Any]:
         """Constructor arguments that let `parlay cleanup` rebuild a provider able to find and cancel this
         one's jobs (journaled with each job). Providers whose commands depend on more than the label
-        (a Slurm cluster, a cloud region) add those options."""
+        (a cluster name, a cloud region) add those options."""
         return {"label": self.label}
 
     # --- the job script ---------------------------------------------------------------------------
@@ -207,13 +216,17 @@ class ExecutionProvider(ABC):
         """The full text of the script that `submit` hands to the scheduler."""
         from parlay.plugins.manager import get_hooks
 
-        launched = self.launcher(command, tasks_per_node, self.nodes_per_block) if self.launcher else command
+        hooks = self.hooks or get_hooks()
+        command = hooks.launch_command(
+            launcher=self.launcher, command=command, tasks_per_node=tasks_per_node, nodes_per_block=self.nodes_per_block
+        )
+        launched = self.launcher(command, tasks_per_node, self.nodes_per_block)
         parts = [
             "#!/bin/bash",
             *self._directives(job_name, tasks_per_node),
             self.scheduler_options.strip() if self.scheduler_options_in_script else "",
             *self._environment(),
-            *get_hooks().job_preamble(provider=self, job_name=job_name),
+            *hooks.job_preamble(provider=self, job_name=job_name),
             self.worker_init.strip(),
             launched,
         ]
@@ -274,9 +287,6 @@ class ExecutionProvider(ABC):
 
     @abstractmethod
     def _cancel(self, job_ids: list[str]) -> list[bool]: ...
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(label={self.label!r})"
 
 
 def read_journal(run_dir: str) -> dict[tuple[str, str], dict[str, Any]]:

@@ -16,52 +16,42 @@ import re
 import shlex
 import subprocess
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from parlay.config import parse_duration
-from parlay.errors import ConfigurationError, ExecutionProviderException, SubmitException
+from parlay.errors import ExecutionProviderException, SubmitException
+from parlay.options import amount, count, declare, duration, option, text
 from parlay.providers.base import ExecutionProvider, JobState, JobStatus
-from parlay.providers.checks import check_amount, check_count
 
 
+@declare
 class ClusterProvider(ExecutionProvider):
-    """A provider whose blocks are jobs of a batch scheduler driven through its command-line tools."""
+    """A provider whose blocks are jobs of a batch scheduler driven through its command-line tools. A
+    scheduler plugin declares its own options (`parlay.options`) beside these batch ones."""
 
     #: The scheduler's state codes -> JobState.
     states: ClassVar[dict[str, JobState]] = {}
     #: stderr lines of the status and cancel commands that are not failures: a job the scheduler has
     #: forgotten, or one that finished before it could be cancelled.
     unknown_job_errors: ClassVar[str | None] = None
-    #: Whether the submit command reads the job script on stdin (`bsub < script`).
+    #: Whether the submit command reads the job script on stdin (`command < script`).
     submit_reads_stdin: ClassVar[bool] = False
-    #: Whether the status command lists every job of the user whatever ids it is given (Grid Engine's
-    #: qstat): then it runs once per poll, not once per batch.
+    #: Whether the status command lists every job of the user whatever ids it is given (it takes no job
+    #: ids): then it runs once per poll, not once per batch.
     status_lists_all: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        *,
-        label: str,
-        walltime: str | float = "00:10:00",
-        scheduler_options: str = "",
-        cmd_timeout: float = 10,
-        status_polling_interval: float = 60,
-        status_batch_size: int = 50,
-        **options: Any,
-    ):
-        super().__init__(label=label, **options)
-        owner = type(self).__name__
-        self.walltime = walltime
-        self.walltime_seconds = parse_duration(walltime, f"{owner}.walltime")
-        check_amount(owner, "cmd_timeout", cmd_timeout, "seconds", optional=False)
-        check_amount(owner, "status_polling_interval", status_polling_interval, "seconds", optional=False)
-        check_count(owner, "status_batch_size", status_batch_size, 1)
-        if not isinstance(scheduler_options, str):
-            raise ConfigurationError(f"{owner}.scheduler_options={scheduler_options!r}: expected a string")
-        self.scheduler_options = scheduler_options
-        self.cmd_timeout = cmd_timeout
-        self.status_polling_interval = status_polling_interval  # type: ignore[misc] - an instance setting here
-        self.status_batch_size = status_batch_size
+    walltime: str | float = option(
+        "00:10:00", "longest a block may run ('HH:MM:SS' or seconds); workers drain before it ends", duration
+    )
+    scheduler_options: str = option("", "extra lines for the job script's header, verbatim, after the provider's", text)
+    cmd_timeout: float = option(10, "seconds a scheduler command may take", amount("seconds"))
+    status_polling_interval: float = option(60, "seconds between status polls", amount("seconds"))
+    status_batch_size: int = option(50, "jobs per status or cancel command", count(1))
+
+    @property
+    def walltime_seconds(self) -> float:
+        """`walltime` in seconds."""
+        return parse_duration(self.walltime, f"{type(self).__name__}.walltime")  # type: ignore[return-value]
 
     # --- scheduler commands -----------------------------------------------------------------------
 
@@ -126,7 +116,7 @@ class ClusterProvider(ExecutionProvider):
 
     def _final_status(self, job_ids: list[str]) -> dict[str, JobStatus]:
         """How jobs that the status command no longer lists ended, where the scheduler keeps a record
-        (Slurm's sacct, Grid Engine's qacct); jobs left out are reported missing."""
+        (an accounting command); jobs left out are reported missing."""
         return {}
 
     def _unlisted(self, job_id: str) -> JobStatus:
@@ -141,7 +131,8 @@ class ClusterProvider(ExecutionProvider):
 
     @abstractmethod
     def _directives(self, job_name: str, tasks_per_node: int) -> list[str]:
-        """The scheduler's directive lines (`#SBATCH ...`), including where stdout and stderr go."""
+        """The scheduler's directive lines (comments its submit command reads), including where stdout and
+        stderr go."""
 
     @abstractmethod
     def _submit_command(self, script_path: str) -> list[str]: ...
@@ -163,6 +154,6 @@ class ClusterProvider(ExecutionProvider):
 
 
 def hms(seconds: float | None) -> str:
-    """A walltime as HH:MM:SS (hours may pass 24), rounded up to whole seconds, as PBS and Grid Engine take it."""
+    """A walltime as HH:MM:SS (hours may pass 24), rounded up to whole seconds, as several schedulers take it."""
     total = math.ceil(seconds or 0)
     return f"{total // 3600:02d}:{total // 60 % 60:02d}:{total % 60:02d}"

@@ -140,8 +140,10 @@ def test_shutdown_leaves_no_process(tmp_path):
 
 
 def test_max_workers_is_checked():
-    with pytest.raises(ConfigurationError, match="max_workers=0: expected an integer >= 1"):
+    with pytest.raises(ConfigurationError, match=r"^ProcessExecutor\.max_workers=0: expected an integer >= 1, or None"):
         ProcessExecutor(max_workers=0)
+    assert ProcessExecutor().worker_count == (os.cpu_count() or 1), "one per CPU by default"
+    assert ProcessExecutor("mine", 3).worker_count == 3
 
 
 def test_functions_from_a_script_without_main_guard(tmp_path):

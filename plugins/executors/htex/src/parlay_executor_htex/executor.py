@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import json
 import os
 import select
@@ -20,14 +21,15 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
+
+import attrs
 
 import parlay
 from parlay.errors import (
     BadStateException,
-    ConfigurationError,
     ExecutorError,
     InvalidResourceSpecification,
     ManagerLost,
@@ -36,6 +38,8 @@ from parlay.errors import (
 )
 from parlay.executors.blocks import BlockProviderExecutor
 from parlay.futures import ExecutorFuture
+from parlay.options import Check, amount, count, declare, flag, invalid, name, option, optional, state, text
+from parlay.providers.base import ExecutionProvider
 from parlay.serialize import function_id, pack_arguments, settle
 from parlay_executor_htex import interchange
 from parlay_executor_htex import protocol as p
@@ -47,6 +51,63 @@ _START_TIMEOUT = 30.0
 _COMMAND_TIMEOUT = 10.0
 
 
+def _local_provider() -> ExecutionProvider:
+    """Parsl's default provider: blocks on this machine (the local provider plugin, imported when used)."""
+    from parlay.plugins import registry
+
+    return registry.load("providers", "local")()
+
+
+def _is_port_range(value: Any) -> bool:
+    return (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(port, int) and not isinstance(port, bool) and port >= 1 for port in value)
+        and value[0] < value[1] <= 65535
+    )
+
+
+def _is_cpu_policy(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        cpu_sets(value, 1)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_devices(value: Any) -> bool:
+    if isinstance(value, (tuple, list)):
+        return all(isinstance(device, str) and device and "," not in device for device in value)
+    return count(0).test(value)
+
+
+def _devices(value: int | Sequence[str]) -> list[str]:
+    """The devices `available_accelerators` names: a count, or their names."""
+    return [str(i) for i in range(value)] if isinstance(value, int) else list(value)
+
+
+_PORTS = Check(_is_port_range, "(low, high) ports with 1 <= low < high <= 65535")
+
+
+class _Outbox:
+    """Tasks waiting for the I/O thread, already in wire form: no object per task lingers while a burst of
+    submissions outpaces the socket. A plain slotted object, since its fields are reassigned with each task
+    and batch, which the executor's attrs `__setattr__` would slow."""
+
+    __slots__ = ("functions", "lock", "meta", "payloads", "sent", "wake_pending")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.meta = bytearray()  # each task's fixed-size header
+        self.payloads = bytearray()  # each task's packed arguments, in the same order
+        self.functions: list[tuple[int, bytes]] = []  # functions to send before the tasks that use them
+        self.sent: set[int] = set()  # numbers of the functions sent or queued
+        self.wake_pending = False  # the I/O thread was woken and has not looked yet
+
+
+@declare(defaults={"label": "htex", "provider": attrs.Factory(_local_provider)})
 class HighThroughputExecutor(BlockProviderExecutor):
     """Tasks go through an interchange process to one manager per node and its worker processes.
 
@@ -56,125 +117,84 @@ class HighThroughputExecutor(BlockProviderExecutor):
 
     resource_keys = frozenset({"priority"})
 
-    def __init__(
-        self,
-        label: str = "htex",
-        provider: Any = None,
-        address: str | None = None,
-        worker_port_range: tuple[int, int] = (54000, 55000),
-        interchange_port_range: tuple[int, int] = (55000, 56000),
-        max_workers_per_node: int | None = None,
-        cores_per_worker: float = 1.0,
-        mem_per_worker: float | None = None,
-        cpu_affinity: str = "none",
-        available_accelerators: int | Sequence[str] = (),
-        prefetch_capacity: int | None = None,
-        heartbeat_period: float = 30,
-        heartbeat_threshold: float = 120,
-        drain_period: float | None = None,
-        worker_logdir_root: str | None = None,
-        encrypted: bool = True,
-        launch_cmd: str | None = None,
-        block_error_handler: Any = True,
-    ):
-        if provider is None:
-            from parlay_provider_local import LocalProvider
+    address: str | None = option(
+        None,
+        "the address workers connect to (default: loopback when blocks run on this host, else this host's name)",
+        optional(Check(name.test, "a host name or IP address")),
+    )
+    worker_port_range: tuple[int, int] = option(
+        (54000, 55000), "the ports the interchange may listen on for workers", _PORTS
+    )
+    interchange_port_range: tuple[int, int] = option(
+        (55000, 56000),
+        "accepted for Parsl's configs; unused (the interchange talks to this process over a socket pair)",
+        _PORTS,
+    )
+    max_workers_per_node: int | None = option(
+        None, "workers per node at most (default: as many as cores, memory and accelerators allow)", optional(count(1))
+    )
+    cores_per_worker: float = option(1.0, "cores each worker takes; below 1, workers share cores", amount("cores"))
+    mem_per_worker: float | None = option(
+        None, "gigabytes of memory each worker takes (default: no limit)", optional(amount("gigabytes"))
+    )
+    cpu_affinity: str = option(
+        "none",
+        "how workers are pinned to CPUs: `none`, `block`, `block-reverse`, `alternating`, or each worker's CPUs "
+        "as `'0,1:2,3'`",
+        Check(_is_cpu_policy, "none, block, block-reverse, alternating or 'cpus:cpus'"),
+    )
+    available_accelerators: int | Sequence[str] = option(
+        (),
+        "accelerators of each node, a count or device names: one worker per device, with `CUDA_VISIBLE_DEVICES`, "
+        "`ROCR_VISIBLE_DEVICES` and `ZE_AFFINITY_MASK` set",
+        Check(_is_devices, "a count or a list of device names"),
+    )
+    prefetch_capacity: int | None = option(
+        None, "tasks a manager holds beyond its workers (default: adapts to task length)", optional(count(0))
+    )
+    heartbeat_period: float = option(30, "seconds between heartbeats, both ways", amount("seconds"))
+    heartbeat_threshold: float = option(
+        120, "seconds without a heartbeat after which a manager or the interchange counts as lost", amount("seconds")
+    )
+    drain_period: float | None = option(
+        None,
+        "seconds after which a manager takes no more tasks and ends once its tasks finish (default: never)",
+        optional(amount("seconds")),
+    )
+    worker_logdir_root: str | None = option(
+        None,
+        "where managers and workers log (default: `runinfo/NNN/<label>`)",
+        optional(Check(lambda value: isinstance(value, (str, os.PathLike)), "a directory path")),
+    )
+    encrypted: bool = option(True, "encrypt and authenticate managers' connections over the network (CurveZMQ)", flag)
+    launch_cmd: str | None = option(
+        None,
+        "the command each block runs instead of the manager; may use `{block_id}`, `{port}`, `{address}`, `{logdir}` "
+        "and `{cert_dir}`",
+        optional(text),
+    )
 
-            provider = LocalProvider()
-        super().__init__(label, provider, block_error_handler)
-        _check(
-            max_workers_per_node is None or _is_int(max_workers_per_node, 1),
-            "max_workers_per_node",
-            max_workers_per_node,
-            "an integer >= 1 or None",
-        )
-        _check(
-            _is_number(cores_per_worker) and cores_per_worker > 0, "cores_per_worker", cores_per_worker, "a number > 0"
-        )
-        _check(
-            mem_per_worker is None or (_is_number(mem_per_worker) and mem_per_worker > 0),
-            "mem_per_worker",
-            mem_per_worker,
-            "a number of GB > 0 or None",
-        )
-        _check(
-            prefetch_capacity is None or _is_int(prefetch_capacity, 0),
-            "prefetch_capacity",
-            prefetch_capacity,
-            "an integer >= 0, or None to adapt to task length",
-        )
-        _check(
-            _is_number(heartbeat_period) and heartbeat_period > 0, "heartbeat_period", heartbeat_period, "seconds > 0"
-        )
-        _check(
-            _is_number(heartbeat_threshold) and heartbeat_threshold > heartbeat_period,
-            "heartbeat_threshold",
-            heartbeat_threshold,
-            "seconds, more than heartbeat_period",
-        )
-        _check(
-            drain_period is None or (_is_number(drain_period) and drain_period > 0),
-            "drain_period",
-            drain_period,
-            "seconds > 0 or None",
-        )
-        for name, ports in (
-            ("worker_port_range", worker_port_range),
-            ("interchange_port_range", interchange_port_range),
-        ):
-            _check(
-                len(ports) == 2 and all(_is_int(x, 1) for x in ports) and ports[0] < ports[1] <= 65535,
-                name,
-                ports,
-                "(low, high) ports with low < high <= 65535",
+    worker_port: int | None = state()  # where the interchange listens for workers, once started
+    _futures: dict[int, Future] = state(factory=dict)  # task id -> future, until settled
+    _outbox: _Outbox = state(factory=_Outbox)
+    _commands: collections.deque[tuple[list[bytes], Future]] = state(factory=collections.deque)
+    _replies: collections.deque[Future] = state(factory=collections.deque)
+    _blocks_seen: set[str] = state(factory=set)  # blocks whose managers registered
+    _task_ids: Iterator[int] = state(factory=lambda: itertools.count(1))
+    _closing: bool = state(False)
+    _stopping: bool = state(False)  # the interchange was told to shut down: its connection closing is expected
+    _broken: BaseException | None = state()
+    _interchange: subprocess.Popen | None = state()
+    _io: threading.Thread | None = state()
+
+    def __attrs_post_init__(self) -> None:
+        if self.heartbeat_threshold <= self.heartbeat_period:
+            raise invalid(
+                self,
+                "heartbeat_threshold",
+                self.heartbeat_threshold,
+                f"expected seconds, more than heartbeat_period={self.heartbeat_period!r}",
             )
-        if isinstance(available_accelerators, int) and not isinstance(available_accelerators, bool):
-            available_accelerators = [str(i) for i in range(available_accelerators)]
-        _check(
-            all(isinstance(a, str) and a and "," not in a for a in available_accelerators),
-            "available_accelerators",
-            available_accelerators,
-            "a count or a list of device names",
-        )
-        try:
-            cpu_sets(cpu_affinity, 1)
-        except (ValueError, TypeError):
-            _check(False, "cpu_affinity", cpu_affinity, "none, block, block-reverse, alternating or 'cpus:cpus'")
-        self.address = address
-        self.worker_port_range = tuple(worker_port_range)
-        self.interchange_port_range = tuple(interchange_port_range)
-        self.max_workers_per_node = max_workers_per_node
-        self.cores_per_worker = cores_per_worker
-        self.mem_per_worker = mem_per_worker
-        self.cpu_affinity = cpu_affinity
-        self.available_accelerators = list(available_accelerators)
-        self.prefetch_capacity = prefetch_capacity
-        self.heartbeat_period = heartbeat_period
-        self.heartbeat_threshold = heartbeat_threshold
-        self.drain_period = drain_period
-        self.worker_logdir_root = worker_logdir_root
-        self.encrypted = encrypted
-        self.launch_cmd = launch_cmd
-
-        self._futures: dict[int, Future] = {}
-        # Tasks waiting for the I/O thread, already in wire form: no object per task lingers while a
-        # burst of submissions outpaces the socket.
-        self._outgoing_lock = threading.Lock()
-        self._outgoing_meta = bytearray()
-        self._outgoing_payloads = bytearray()
-        self._outgoing_functions: list[tuple[int, bytes]] = []
-        self._commands: collections.deque[tuple[list[bytes], Future]] = collections.deque()
-        self._replies: collections.deque[Future] = collections.deque()
-        self._sent_functions: set[int] = set()
-        self._blocks_seen: set[str] = set()  # blocks whose managers registered
-        self._task_ids = iter(range(1, 2**63))
-        self._wake_r, self._wake_w = os.pipe()
-        self._wake_pending = False
-        self._closing = False
-        self._stopping = False  # the interchange was told to shut down: its connection closing is expected
-        self._broken: BaseException | None = None
-        self._interchange: subprocess.Popen | None = None
-        self._io: threading.Thread | None = None
 
     # --- what the kernel asks -----------------------------------------------------------------------
 
@@ -185,7 +205,10 @@ class HighThroughputExecutor(BlockProviderExecutor):
     @property
     def workers_per_node(self) -> int:
         return worker_count(
-            self.cores_per_worker, self.mem_per_worker, len(self.available_accelerators), self.max_workers_per_node
+            self.cores_per_worker,
+            self.mem_per_worker,
+            len(_devices(self.available_accelerators)),
+            self.max_workers_per_node,
         )
 
     def handle_block_statuses(self, statuses: dict[str, Any]) -> None:
@@ -225,6 +248,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
     # --- starting and stopping ----------------------------------------------------------------------
 
     def _start_service(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
         self._dir = os.path.join(self.run_dir, self.label)
         os.makedirs(self._dir, exist_ok=True)
         self._cert_dir = create_keys(os.path.join(self._dir, "certificates")) if self.encrypted else None
@@ -255,9 +279,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
         self._io.start()
 
     def _default_address(self) -> str:
-        from parlay_provider_local import LocalProvider
-
-        return "127.0.0.1" if isinstance(self.provider, LocalProvider) else socket.getfqdn()
+        return "127.0.0.1" if self.provider.blocks_on_this_host else socket.getfqdn()
 
     def _get_launch_command(self, block_id: str) -> str:
         logdir = self.worker_logdir_root or self._dir
@@ -285,12 +307,12 @@ class HighThroughputExecutor(BlockProviderExecutor):
             "--drain-period": self.drain_period,
             "--cert-dir": self._cert_dir,
             "--ipc": interchange.local_address(self._ipc_dir) if loopback else None,
-            "--available-accelerators": ",".join(self.available_accelerators) or None,
+            "--available-accelerators": ",".join(_devices(self.available_accelerators)) or None,
         }
         words = [sys.executable, "-m", "parlay_executor_htex.manager"]
-        for flag, value in options.items():
+        for argument, value in options.items():
             if value is not None:
-                words += [flag, str(value)]
+                words += [argument, str(value)]
         return shlex.join(words)
 
     def _stop_service(self) -> None:
@@ -338,12 +360,13 @@ class HighThroughputExecutor(BlockProviderExecutor):
         future = ExecutorFuture()
         future.set_running_or_notify_cancel()
         self._futures[task_id] = future
-        with self._outgoing_lock:
-            if number not in self._sent_functions:
-                self._sent_functions.add(number)
-                self._outgoing_functions.append((number, function))
-            self._outgoing_meta += p.TASK_META.pack(task_id, priority, number, len(arguments))
-            self._outgoing_payloads += arguments
+        outbox = self._outbox
+        with outbox.lock:
+            if number not in outbox.sent:
+                outbox.sent.add(number)
+                outbox.functions.append((number, function))
+            outbox.meta += p.TASK_META.pack(task_id, priority, number, len(arguments))
+            outbox.payloads += arguments
         self._wake()
         return future
 
@@ -359,8 +382,9 @@ class HighThroughputExecutor(BlockProviderExecutor):
 
     def _wake(self) -> None:
         # tasks submitted from a result's callbacks run on the I/O thread, which sends them next anyway
-        if not self._wake_pending and threading.current_thread() is not self._io:
-            self._wake_pending = True
+        outbox = self._outbox
+        if not outbox.wake_pending and threading.current_thread() is not self._io:
+            outbox.wake_pending = True
             with contextlib.suppress(OSError):  # closed at shutdown
                 os.write(self._wake_w, b"x")
 
@@ -375,7 +399,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
         while not self._closing:
             events = dict(poller.poll(100))
             if self._wake_r in events:
-                self._wake_pending = False
+                self._outbox.wake_pending = False
                 os.read(self._wake_r, 4096)
             try:
                 if link.fileno() in events:
@@ -395,12 +419,13 @@ class HighThroughputExecutor(BlockProviderExecutor):
             frames, answer = self._commands.popleft()
             self._replies.append(answer)
             self._link.send(frames)
-        if not self._outgoing_meta:
+        outbox = self._outbox
+        if not outbox.meta:
             return
-        with self._outgoing_lock:
-            functions, self._outgoing_functions = self._outgoing_functions, []
-            meta, self._outgoing_meta = self._outgoing_meta, bytearray()
-            payloads, self._outgoing_payloads = self._outgoing_payloads, bytearray()
+        with outbox.lock:
+            functions, outbox.functions = outbox.functions, []
+            meta, outbox.meta = outbox.meta, bytearray()
+            payloads, outbox.payloads = outbox.payloads, bytearray()
         for number, function in functions:  # before the first task that uses it
             self._link.send([p.header(p.FUNCTION), p.FUNC_ID.pack(number), function])
         self._link.send([p.header(p.TASKS), meta, payloads])
@@ -441,15 +466,12 @@ class HighThroughputExecutor(BlockProviderExecutor):
         for path in (self._interchange_log, os.path.join(self._dir, "interchange.stderr")):
             try:
                 with open(path, errors="replace") as stream:
-                    text = stream.read()[-1500:].strip()
+                    tail = stream.read()[-1500:].strip()
             except OSError:
                 continue
-            if text:
-                tails.append(f"{path}:\n{text}")
+            if tail:
+                tails.append(f"{path}:\n{tail}")
         return "\n".join(tails) or "it left no log"
-
-    def __repr__(self) -> str:
-        return f"HighThroughputExecutor(label={self.label!r}, provider={self.provider!r})"
 
 
 def _lost_error(detail: dict[str, Any]) -> BaseException:
@@ -461,12 +483,3 @@ def _lost_error(detail: dict[str, Any]) -> BaseException:
 
 def _is_int(value: Any, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check(ok: bool, field: str, value: Any, expected: str) -> None:
-    if not ok:
-        raise ConfigurationError(f"HighThroughputExecutor.{field}={value!r}: expected {expected}")

@@ -20,9 +20,10 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from parlay.errors import BadStateException, ConfigurationError, TaskCancelled, WorkerLost
+from parlay.errors import BadStateException, TaskCancelled, WorkerLost
 from parlay.executors.base import ParlayExecutor
 from parlay.futures import ExecutorFuture
+from parlay.options import count, declare, option, optional, state
 from parlay.serialize import function_id, pack_arguments, settle
 from parlay.worker import pack_task, start_worker
 
@@ -54,36 +55,37 @@ class _Worker:
         self.ready = False  # set by the worker's first message, sent once its imports succeeded
 
 
+@declare(defaults={"label": "processes"})
 class ProcessExecutor(ParlayExecutor):
     """Runs each task in one of `max_workers` worker processes (default: the number of CPUs)."""
 
     cancels_queued = True
 
-    def __init__(self, label: str = "processes", max_workers: int | None = None):
-        if max_workers is not None and (
-            isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
-        ):
-            raise ConfigurationError(
-                f"ProcessExecutor.max_workers={max_workers!r}: expected an integer >= 1, or None for one per CPU"
-            )
-        super().__init__(label)
-        self.max_workers = max_workers or os.cpu_count() or 1
-        self._lock = threading.Lock()
-        self._queue: collections.deque[_Task] = collections.deque()
-        self._idle: list[_Worker] = []
-        self._workers: dict[int, _Worker] = {}
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._start_failures = 0
-        self._broken: BaseException | None = None
-        self._stopping = False
-        self._dispatcher: threading.Thread | None = None
+    max_workers: int | None = option(
+        None, "worker processes (default: one per CPU)", optional(count(1)), positional=True
+    )
+
+    _lock: threading.Lock = state(factory=threading.Lock)
+    _queue: collections.deque[_Task] = state(factory=collections.deque)  # tasks waiting for an idle worker
+    _idle: list[_Worker] = state(factory=list)
+    _workers: dict[int, _Worker] = state(factory=dict)  # rank -> worker
+    _start_failures: int = state(0)  # workers in a row that died before they were ready
+    _broken: BaseException | None = state()
+    _stopping: bool = state(False)
+    _dispatcher: threading.Thread | None = state()
+
+    @property
+    def worker_count(self) -> int:
+        """How many worker processes run: `max_workers`, or one per CPU."""
+        return self.max_workers or os.cpu_count() or 1
 
     # --- lifecycle --------------------------------------------------------------------------------
 
     def _start(self) -> None:
+        self._wake_r, self._wake_w = socket.socketpair()
         self._log_dir = os.path.join(self.run_dir, self.label)
         os.makedirs(self._log_dir, exist_ok=True)
-        for rank in range(self.max_workers):
+        for rank in range(self.worker_count):
             self._idle.append(self._spawn(rank))
         self._dispatcher = threading.Thread(target=self._dispatch, name=f"parlay-{self.label}-dispatch", daemon=True)
         self._dispatcher.start()
@@ -93,7 +95,7 @@ class ProcessExecutor(ParlayExecutor):
         env = {
             **os.environ,
             "PARLAY_WORKER_RANK": str(rank),
-            "PARLAY_WORKER_COUNT": str(self.max_workers),
+            "PARLAY_WORKER_COUNT": str(self.worker_count),
             # workers import the submitter's modules by name, so they see what it sees
             "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path),
         }

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shlex
 
-from parlay.launchers.base import Launcher, check_text_options, traced
+from parlay.launchers.base import Launcher, overrides_option
+from parlay.options import declare
 
 
+@declare
 class AprunLauncher(Launcher):
     """Runs `tasks_per_node` copies of the command on each of the block's nodes:
     `aprun -n N -N T <overrides> /bin/bash -c <command>`.
@@ -14,10 +16,7 @@ class AprunLauncher(Launcher):
     Each copy sees its rank in `ALPS_APP_PE` (0, 1, ...). `overrides` is inserted verbatim.
     """
 
-    def __init__(self, debug: bool = False, overrides: str = ""):
-        super().__init__(debug)
-        check_text_options(self, overrides=overrides)
-        self.overrides = overrides
+    overrides: str = overrides_option("into the aprun command line")
 
     def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
         aprun = [
@@ -25,7 +24,4 @@ class AprunLauncher(Launcher):
             self.overrides.strip(),
             f"/bin/bash -c {shlex.quote(command)}",
         ]
-        return traced(self, " ".join(filter(None, aprun)))
-
-    def __repr__(self) -> str:
-        return f"AprunLauncher(debug={self.debug!r}, overrides={self.overrides!r})"
+        return " ".join(filter(None, aprun))

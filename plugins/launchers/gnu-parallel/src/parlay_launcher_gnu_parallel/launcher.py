@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from parlay.launchers.base import Launcher, run_from_file, traced
+from parlay.launchers.base import Launcher, run_from_file
 
 # The job's nodes, comma-separated: from PBS's node file, from Slurm, else this machine (`:`, without ssh).
 HOSTS = """PARLAY_HOSTS=$(
@@ -28,7 +28,4 @@ class GnuParallelLauncher(Launcher):
         launch = f"""{HOSTS}
 parallel --jobs {tasks_per_node} --sshlogin "$PARLAY_HOSTS" --env _ --env PATH --line-buffer --workdir "$PWD" \\
   --quote env PARLAY_COPY={{}} PARLAY_COPIES={copies} bash "$PARLAY_CMD_FILE" ::: $(seq 1 {copies})"""
-        return traced(self, run_from_file(command, launch))
-
-    def __repr__(self) -> str:
-        return f"GnuParallelLauncher(debug={self.debug!r})"
+        return run_from_file(command, launch)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shlex
 
-from parlay.launchers.base import Launcher, check_text_options, traced
+from parlay.launchers.base import Launcher, overrides_option
+from parlay.options import declare
 
 
+@declare
 class JsrunLauncher(Launcher):
     """Runs `tasks_per_node` copies of the command on each of the block's nodes, one resource set each:
     `jsrun -n N -r T <overrides> /bin/bash -c <command>`.
@@ -15,10 +17,7 @@ class JsrunLauncher(Launcher):
     shape such as `-a 1 -c 7 -g 1`).
     """
 
-    def __init__(self, debug: bool = False, overrides: str = ""):
-        super().__init__(debug)
-        check_text_options(self, overrides=overrides)
-        self.overrides = overrides
+    overrides: str = overrides_option("into the jsrun command line")
 
     def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
         jsrun = [
@@ -26,7 +25,4 @@ class JsrunLauncher(Launcher):
             self.overrides.strip(),
             f"/bin/bash -c {shlex.quote(command)}",
         ]
-        return traced(self, " ".join(filter(None, jsrun)))
-
-    def __repr__(self) -> str:
-        return f"JsrunLauncher(debug={self.debug!r}, overrides={self.overrides!r})"
+        return " ".join(filter(None, jsrun))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shlex
 
-from parlay.errors import BadLauncher
-from parlay.launchers.base import Launcher, check_text_options, run_from_file, traced
+from parlay.launchers.base import Launcher, overrides_option, run_from_file
+from parlay.options import Check, declare, one_line, option
 
 
+@declare
 class MpiExecLauncher(Launcher):
     """Runs `tasks_per_node * nodes_per_block` copies of the command as the ranks of
     `mpiexec -n N <bind_cmd> none <overrides> /bin/bash -c <command>`.
@@ -18,11 +19,13 @@ class MpiExecLauncher(Launcher):
     `none` so every copy may use every core; `""` leaves it out.
     """
 
-    def __init__(self, debug: bool = False, bind_cmd: str = "--bind-to", overrides: str = ""):
-        super().__init__(debug)
-        check_text_options(self, bind_cmd=bind_cmd, overrides=overrides)
-        self.bind_cmd = bind_cmd
-        self.overrides = overrides
+    bind_cmd: str = option(
+        "--bind-to",
+        'the MPI option that binds ranks to cores, given `none` (`""` leaves it out)',
+        one_line,
+        positional=True,
+    )
+    overrides: str = overrides_option("into the mpiexec command line")
 
     def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
         mpiexec = [
@@ -31,24 +34,23 @@ class MpiExecLauncher(Launcher):
             self.overrides.strip(),
             f"/bin/bash -c {shlex.quote(command)}",
         ]
-        return traced(self, " ".join(filter(None, mpiexec)))
-
-    def __repr__(self) -> str:
-        return f"MpiExecLauncher(debug={self.debug!r}, bind_cmd={self.bind_cmd!r}, overrides={self.overrides!r})"
+        return " ".join(filter(None, mpiexec))
 
 
+@declare
 class MpiRunLauncher(Launcher):
     """Runs `tasks_per_node * nodes_per_block` copies of the command as the ranks of
     `mpirun -np N <overrides> <bash_location> <file>`, the command written to a file in the job's working
     directory (which the nodes must share). `overrides` is inserted verbatim."""
 
-    def __init__(self, debug: bool = False, bash_location: str = "/bin/bash", overrides: str = ""):
-        super().__init__(debug)
-        check_text_options(self, bash_location=bash_location, overrides=overrides)
-        if not bash_location.strip():
-            raise BadLauncher("MpiRunLauncher.bash_location='': expected the path of bash on the nodes")
-        self.bash_location = bash_location
-        self.overrides = overrides
+    bash_location: str = option(
+        "/bin/bash",
+        "the path of bash on the nodes",
+        one_line,
+        Check(lambda v: bool(v.strip()), "the path of bash on the nodes"),
+        positional=True,
+    )
+    overrides: str = overrides_option("into the mpirun command line")
 
     def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
         mpirun = [
@@ -56,9 +58,4 @@ class MpiRunLauncher(Launcher):
             self.overrides.strip(),
             f'{shlex.quote(self.bash_location)} "$PARLAY_CMD_FILE"',
         ]
-        return traced(self, run_from_file(command, " ".join(filter(None, mpirun))))
-
-    def __repr__(self) -> str:
-        return (
-            f"MpiRunLauncher(debug={self.debug!r}, bash_location={self.bash_location!r}, overrides={self.overrides!r})"
-        )
+        return run_from_file(command, " ".join(filter(None, mpirun)))

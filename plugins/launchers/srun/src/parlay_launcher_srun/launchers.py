@@ -3,9 +3,11 @@ a job step of its own."""
 
 from __future__ import annotations
 
-from parlay.launchers.base import Launcher, check_text_options, run_from_file, traced
+from parlay.launchers.base import Launcher, overrides_option, run_from_file
+from parlay.options import declare
 
 
+@declare
 class SrunLauncher(Launcher):
     """Runs `tasks_per_node` copies of the command on each of the block's nodes, as the tasks of one `srun` step.
 
@@ -14,10 +16,7 @@ class SrunLauncher(Launcher):
     `overrides` is inserted verbatim into the srun command line.
     """
 
-    def __init__(self, debug: bool = False, overrides: str = ""):
-        super().__init__(debug)
-        check_text_options(self, overrides=overrides)
-        self.overrides = overrides
+    overrides: str = overrides_option("into the srun command line")
 
     def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
         srun = [
@@ -28,12 +27,10 @@ class SrunLauncher(Launcher):
             self.overrides.strip(),
             'bash "$PARLAY_CMD_FILE"',
         ]
-        return traced(self, run_from_file(command, " ".join(filter(None, srun))))
-
-    def __repr__(self) -> str:
-        return f"SrunLauncher(debug={self.debug!r}, overrides={self.overrides!r})"
+        return run_from_file(command, " ".join(filter(None, srun)))
 
 
+@declare
 class SrunMPILauncher(Launcher):
     """Runs `tasks_per_node` copies of the command on each of the block's nodes, each copy as the one task of a
     job step of its own (`srun --exclusive --nodes=1 --ntasks=1`, placed with `--relative`).
@@ -44,10 +41,7 @@ class SrunMPILauncher(Launcher):
     command line.
     """
 
-    def __init__(self, debug: bool = False, overrides: str = ""):
-        super().__init__(debug)
-        check_text_options(self, overrides=overrides)
-        self.overrides = overrides
+    overrides: str = overrides_option("into each srun command line")
 
     def _wrap(self, command: str, tasks_per_node: int, nodes_per_block: int) -> str:
         copies = tasks_per_node * nodes_per_block
@@ -69,7 +63,4 @@ for PARLAY_PID in $PARLAY_PIDS; do
   wait "$PARLAY_PID" || PARLAY_FAILED=1
 done
 [ "$PARLAY_FAILED" -eq 0 ]"""
-        return traced(self, run_from_file(command, launch))
-
-    def __repr__(self) -> str:
-        return f"SrunMPILauncher(debug={self.debug!r}, overrides={self.overrides!r})"
+        return run_from_file(command, launch)

@@ -13,13 +13,12 @@ import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from parlay.errors import ConfigurationError
-from parlay.launchers.base import Launcher
-from parlay.launchers.builtin import SingleNodeLauncher
+import attrs
+
+from parlay.options import Check, amount, count, declare, one_line, one_of, option, optional
 from parlay.providers.base import JobState, JobStatus
-from parlay.providers.checks import check_amount, check_count
 from parlay.providers.cluster import ClusterProvider
 
 #: HTCondor's JobStatus codes -> (name, JobState). A completed job (4) whose ExitCode is not 0 is FAILED.
@@ -36,7 +35,39 @@ JOB_STATUS = {
 _AD_LINE = re.compile(r"(\d+)\.\d+\s+(\d+)(?:\s+(\S+))?\s*$")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+#: What `environment` may be: variable names to one-line values.
+environment_variables = Check(
+    lambda v: (
+        isinstance(v, Mapping)
+        and all(
+            isinstance(name, str)
+            and _VARIABLE.fullmatch(name)
+            and isinstance(value, str)
+            and not set("\r\n") & set(value)
+            for name, value in v.items()
+        )
+    ),
+    "a dict of variable names (letters, digits, _) to one-line string values",
+)
+#: What `transfer_input_files` may be: paths without commas or newlines.
+input_files = Check(
+    lambda v: (
+        isinstance(v, Sequence)
+        and not isinstance(v, str)
+        and all(isinstance(path, str) and path.strip() and not set(",\n") & set(path) for path in v)
+    ),
+    "a list of paths (without commas or newlines)",
+)
 
+
+@declare(
+    defaults={"label": "condor", "cmd_timeout": 60},
+    help={
+        "scheduler_options": "extra submit-description lines, verbatim, after the provider's (a later line wins)",
+        "status_batch_size": "job ids per `condor_q`, `condor_history` or `condor_rm` call",
+    },
+    internal=("cores_per_node", "mem_per_node"),
+)
 class CondorProvider(ClusterProvider):
     """Blocks as HTCondor jobs of one slot each, with Parsl's options and defaults."""
 
@@ -45,59 +76,36 @@ class CondorProvider(ClusterProvider):
     unknown_job_errors = r"Couldn't find/remove all jobs"
     scheduler_options_in_script = False  # they are submit-description commands: see `submit_description`
 
-    def __init__(
-        self,
-        nodes_per_block: int = 1,
-        cores_per_slot: int | None = None,
-        mem_per_slot: float | None = None,
-        init_blocks: int = 1,
-        min_blocks: int = 0,
-        max_blocks: int = 1,
-        parallelism: float = 1,
-        environment: Mapping[str, str] | None = None,
-        project: str = "",
-        scheduler_options: str = "",
-        transfer_input_files: Sequence[str] = (),
-        walltime: str | float = "00:10:00",
-        worker_init: str = "",
-        launcher: Launcher | None = None,
-        requirements: str = "",
-        cmd_timeout: float = 60,
-        status_polling_interval: float = 60,
-        status_batch_size: int = 50,
-        label: str = "condor",
-    ):
-        owner = type(self).__name__
-        if type(nodes_per_block) is not int or nodes_per_block != 1:
-            raise ConfigurationError(
-                f"{owner}.nodes_per_block={nodes_per_block!r}: expected 1 (a vanilla-universe job runs in one slot; "
-                "raise max_blocks for more slots)"
-            )
-        check_count(owner, "cores_per_slot", cores_per_slot, 1, optional=True)
-        check_amount(owner, "mem_per_slot", mem_per_slot, "gigabytes")
-        super().__init__(
-            label=label,
-            nodes_per_block=nodes_per_block,
-            init_blocks=init_blocks,
-            min_blocks=min_blocks,
-            max_blocks=max_blocks,
-            parallelism=parallelism,
-            walltime=walltime,
-            scheduler_options=scheduler_options,
-            worker_init=worker_init,
-            launcher=launcher if launcher is not None else SingleNodeLauncher(),
-            cmd_timeout=cmd_timeout,
-            status_polling_interval=status_polling_interval,
-            status_batch_size=status_batch_size,
-            cores_per_node=cores_per_slot,  # a slot is what the executor sees as a node
-            mem_per_node=mem_per_slot,
-        )
-        self.cores_per_slot = cores_per_slot
-        self.mem_per_slot = mem_per_slot
-        self.environment = _checked_environment(owner, environment)
-        self.project = _one_line(owner, "project", project)
-        self.requirements = _one_line(owner, "requirements", requirements)
-        self.transfer_input_files = _checked_files(owner, transfer_input_files)
+    nodes_per_block: int = option(
+        1, "always 1: a vanilla-universe job runs in one slot (more slots: raise `max_blocks`)", one_of(1)
+    )
+    cores_per_slot: int | None = option(
+        None,
+        "CPUs of the slot (`request_cpus`; the job sees `PARLAY_CORES`); executors may size their workers by it",
+        optional(count(1)),
+    )
+    mem_per_slot: float | None = option(
+        None,
+        "gigabytes of memory of the slot (`request_memory`, in MiB; the job sees `PARLAY_MEMORY_GB`)",
+        optional(amount("gigabytes")),
+    )
+    environment: Mapping[str, str] | None = option(
+        None,
+        "environment variables of the job (`environment`, quoted so values arrive literally)",
+        optional(environment_variables),
+    )
+    project: str = option("", "the project to account the job to (`+ProjectName`, a ClassAd string)", one_line)
+    transfer_input_files: Sequence[str] = option(
+        attrs.Factory(list),
+        "files copied into the job's scratch directory where the file system is not shared (`transfer_input_files`)",
+        input_files,
+    )
+    requirements: str = option("", "what the slot must offer, a ClassAd expression (`requirements`)", one_line)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.cores_per_node = self.cores_per_slot  # a slot is what the executor sees as a node
+        self.mem_per_node = self.mem_per_slot
 
     # --- the job script and its submit description ----------------------------------------------------
 
@@ -121,10 +129,10 @@ class CondorProvider(ClusterProvider):
             lines.append(f"request_cpus = {self.cores_per_slot}")
         if self.mem_per_slot:
             lines.append(f"request_memory = {math.ceil(self.mem_per_slot * 1024)}")
-        if self.project:
-            lines.append(f"+ProjectName = {_classad_string(self.project)}")
-        if self.requirements:
-            lines.append(f"requirements = {self.requirements}")
+        if self.project.strip():
+            lines.append(f"+ProjectName = {_classad_string(self.project.strip())}")
+        if self.requirements.strip():
+            lines.append(f"requirements = {self.requirements.strip()}")
         if self.environment:
             lines.append(f"environment = {condor_environment(self.environment)}")
         if self.transfer_input_files:
@@ -230,35 +238,3 @@ def _literal(text: str) -> str:
 
 def _classad_string(text: str) -> str:
     return _literal('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
-
-
-def _one_line(owner: str, field: str, value: Any) -> str:
-    if not isinstance(value, str) or "\n" in value:
-        raise ConfigurationError(f"{owner}.{field}={value!r}: expected a one-line string")
-    return value.strip()
-
-
-def _checked_environment(owner: str, environment: Any) -> dict[str, str]:
-    if environment is None:
-        return {}
-    if not isinstance(environment, Mapping) or not all(
-        isinstance(name, str) and _VARIABLE.fullmatch(name) and isinstance(value, str) and not set("\r\n") & set(value)
-        for name, value in environment.items()
-    ):
-        raise ConfigurationError(
-            f"{owner}.environment={environment!r}: expected a dict of variable names (letters, digits, _) "
-            "to one-line string values, or None"
-        )
-    return dict(environment)
-
-
-def _checked_files(owner: str, files: Any) -> list[str]:
-    if (
-        isinstance(files, str)
-        or not isinstance(files, Sequence)
-        or not all(isinstance(path, str) and path.strip() and not set(",\n") & set(path) for path in files)
-    ):
-        raise ConfigurationError(
-            f"{owner}.transfer_input_files={files!r}: expected a list of paths (without commas or newlines)"
-        )
-    return list(files)

@@ -5,48 +5,30 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from parlay.errors import ConfigurationError, SubmitException
+from parlay.errors import SubmitException
 from parlay.execution import kill_group
-from parlay.launchers.builtin import SingleNodeLauncher
+from parlay.options import amount, declare, non_negative, option, state
 from parlay.providers.base import ExecutionProvider, JobState, JobStatus
 
 
+@declare(defaults={"label": "local"}, internal=("cores_per_node", "mem_per_node"))
 class LocalProvider(ExecutionProvider):
     """Runs each block's job script with bash in a session of its own; the job id is its process id."""
 
     kind = "local"
+    blocks_on_this_host = True
     status_polling_interval: ClassVar[float] = 5.0
 
-    def __init__(
-        self,
-        label: str = "local",
-        nodes_per_block: int = 1,
-        init_blocks: int = 1,
-        min_blocks: int = 0,
-        max_blocks: int = 1,
-        parallelism: float = 1.0,
-        worker_init: str = "",
-        launcher: Any = None,
-        cmd_timeout: float = 30,
-        cancel_grace: float = 2.0,
-    ):
-        super().__init__(
-            label=label,
-            nodes_per_block=nodes_per_block,
-            init_blocks=init_blocks,
-            min_blocks=min_blocks,
-            max_blocks=max_blocks,
-            parallelism=parallelism,
-            worker_init=worker_init,
-            launcher=launcher if launcher is not None else SingleNodeLauncher(),
-        )
-        if isinstance(cancel_grace, bool) or not isinstance(cancel_grace, (int, float)) or cancel_grace < 0:
-            raise ConfigurationError(f"LocalProvider.cancel_grace={cancel_grace!r}: expected seconds >= 0")
-        self.cmd_timeout = cmd_timeout
-        self.cancel_grace = cancel_grace
-        self._jobs: dict[str, subprocess.Popen] = {}  # job id -> its bash, for jobs this process started
+    cmd_timeout: float = option(
+        30, "accepted for Parsl's configs and unused: local blocks need no scheduler commands", amount("seconds")
+    )
+    cancel_grace: float = option(
+        2.0, "seconds a cancelled block has to exit after SIGTERM, before SIGKILL", non_negative("seconds")
+    )
+
+    _jobs: dict[str, subprocess.Popen] = state(factory=dict)  # job id -> its bash, for jobs this process started
 
     def _submit(self, command: str, tasks_per_node: int, job_name: str) -> str:
         script = self.write_script(command, tasks_per_node, job_name)

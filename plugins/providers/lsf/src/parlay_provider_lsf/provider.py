@@ -15,11 +15,9 @@ import shlex
 from collections.abc import Iterable
 from typing import ClassVar
 
-from parlay.errors import ConfigurationError, ExecutionProviderException
-from parlay.launchers.base import Launcher
-from parlay.launchers.builtin import SingleNodeLauncher
+from parlay.errors import ExecutionProviderException
+from parlay.options import count, declare, flag, invalid, name, option, optional
 from parlay.providers.base import JobState, JobStatus
-from parlay.providers.checks import check_flag, check_name
 from parlay.providers.cluster import ClusterProvider
 
 STATUS_FORMAT = "jobid stat exit_code"
@@ -46,6 +44,14 @@ def bsub_options(lines: Iterable[str]) -> list[str]:
     return options
 
 
+@declare(
+    defaults={"label": "lsf", "cmd_timeout": 120},
+    help={
+        "nodes_per_block": "nodes in each block (`-nnodes`); with request_by_nodes=False, derived from the cores",
+        "cores_per_node": "cores of each node; with request_by_nodes=False, how the cores pack on hosts (`ptile`)",
+    },
+    internal=("mem_per_node",),
+)
 class LSFProvider(ClusterProvider):
     """Each block is one LSF job of `nodes_per_block` nodes (`#BSUB -nnodes`), or, with
     `request_by_nodes=False`, of `cores_per_block` cores (`#BSUB -n`) packed `cores_per_node` to a host."""
@@ -66,82 +72,50 @@ class LSFProvider(ClusterProvider):
     }
     unknown_job_errors = r"Job <\d+> is not found|Job has already finished|No matching job found"
 
-    def __init__(
-        self,
-        label: str = "lsf",
-        *,
-        nodes_per_block: int = 1,
-        cores_per_block: int | None = None,
-        cores_per_node: int | None = None,
-        init_blocks: int = 1,
-        min_blocks: int = 0,
-        max_blocks: int = 1,
-        parallelism: float = 1,
-        walltime: str | float = "00:10:00",
-        scheduler_options: str = "",
-        worker_init: str = "",
-        project: str | None = None,
-        queue: str | None = None,
-        cmd_timeout: float = 120,
-        status_polling_interval: float = 60,
-        bsub_redirection: bool = False,
-        request_by_nodes: bool = True,
-        launcher: Launcher | None = None,
-    ):
-        super().__init__(
-            label=label,
-            walltime=walltime,
-            scheduler_options=scheduler_options,
-            cmd_timeout=cmd_timeout,
-            status_polling_interval=status_polling_interval,
-            nodes_per_block=nodes_per_block,
-            init_blocks=init_blocks,
-            min_blocks=min_blocks,
-            max_blocks=max_blocks,
-            parallelism=parallelism,
-            worker_init=worker_init,
-            launcher=launcher if launcher is not None else SingleNodeLauncher(),
-            cores_per_node=cores_per_node,
-        )
-        check_flag("LSFProvider", "bsub_redirection", bsub_redirection)
-        check_flag("LSFProvider", "request_by_nodes", request_by_nodes)
-        check_name("LSFProvider", "project", project)
-        check_name("LSFProvider", "queue", queue)
-        try:
-            bsub_options(scheduler_options.splitlines())
-        except ValueError as exc:
-            raise ConfigurationError(
-                f"LSFProvider.scheduler_options={scheduler_options!r}: a #BSUB line cannot be split ({exc})"
-            ) from None
-        self.cores_per_block = cores_per_block
-        self.project = project
-        self.queue = queue
-        self.bsub_redirection = bsub_redirection
-        self.request_by_nodes = request_by_nodes
-        self.submit_reads_stdin = bsub_redirection  # type: ignore[misc] - an instance setting here
-        if request_by_nodes:
-            if cores_per_block is not None:
-                raise ConfigurationError(
-                    f"LSFProvider.cores_per_block={cores_per_block!r}: only used with request_by_nodes=False "
-                    "(request_by_nodes=True asks for nodes_per_block whole nodes)"
-                )
-        else:
-            self.nodes_per_block = self._nodes_by_cores(nodes_per_block, cores_per_block, cores_per_node)
+    cores_per_block: int | None = option(
+        None, "cores of a block requested by cores (`-n`, with request_by_nodes=False)", optional(count(1))
+    )
+    project: str | None = option(None, "the project to charge (`-P`)", optional(name))
+    queue: str | None = option(None, "the queue to submit to (`-q`)", optional(name))
+    bsub_redirection: bool = option(
+        False, "hand bsub the script on stdin (`bsub < script`), else the `#BSUB` options as arguments", flag
+    )
+    request_by_nodes: bool = option(True, "ask for whole nodes (`-nnodes`), else for cores_per_block cores", flag)
 
-    @staticmethod
-    def _nodes_by_cores(nodes_per_block: int, cores_per_block: int | None, cores_per_node: int | None) -> int:
+    @property
+    def submit_reads_stdin(self) -> bool:  # type: ignore[override]
+        return self.bsub_redirection
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        try:
+            bsub_options(self.scheduler_options.splitlines())
+        except ValueError as exc:
+            reason = f"a #BSUB line cannot be split ({exc})"
+            raise invalid(self, "scheduler_options", self.scheduler_options, reason) from None
+        if not self.request_by_nodes:
+            self.nodes_per_block = self._nodes_by_cores()
+        elif self.cores_per_block is not None:
+            raise invalid(
+                self,
+                "cores_per_block",
+                self.cores_per_block,
+                "only used with request_by_nodes=False (request_by_nodes=True asks for nodes_per_block whole nodes)",
+            )
+
+    def _nodes_by_cores(self) -> int:
         """The nodes of a block requested by cores: ceil(cores_per_block / cores_per_node), 1 without
         cores_per_node (LSF may then spread the cores over any hosts)."""
-        if isinstance(cores_per_block, bool) or not isinstance(cores_per_block, int) or cores_per_block < 1:
-            raise ConfigurationError(
-                f"LSFProvider.cores_per_block={cores_per_block!r}: request_by_nodes=False needs an integer >= 1"
-            )
-        nodes = math.ceil(cores_per_block / cores_per_node) if cores_per_node else 1
-        if nodes_per_block not in (1, nodes):
-            raise ConfigurationError(
-                f"LSFProvider.nodes_per_block={nodes_per_block!r}: with request_by_nodes=False a block has "
-                f"ceil(cores_per_block / cores_per_node) = {nodes} node(s) (1 without cores_per_node); "
-                "leave nodes_per_block out"
+        if self.cores_per_block is None:
+            raise invalid(self, "cores_per_block", None, "request_by_nodes=False needs an integer >= 1")
+        nodes = math.ceil(self.cores_per_block / self.cores_per_node) if self.cores_per_node else 1
+        if self.nodes_per_block not in (1, nodes):
+            raise invalid(
+                self,
+                "nodes_per_block",
+                self.nodes_per_block,
+                f"with request_by_nodes=False a block has ceil(cores_per_block / cores_per_node) = {nodes} node(s) "
+                "(1 without cores_per_node); leave nodes_per_block out",
             )
         return nodes
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from parlay.launchers.builtin import SingleNodeLauncher
+from parlay.options import declare, name, option, optional
 from parlay.providers.base import JobState, JobStatus
-from parlay.providers.checks import check_name
 from parlay.providers.cluster import ClusterProvider, hms
 
 
+@declare(defaults={"walltime": "00:20:00", "cmd_timeout": 120}, internal=("mem_per_node",))
 class PBSFamilyProvider(ClusterProvider):
     """Blocks as jobs of a PBS-family scheduler, `nodes_per_block` nodes each."""
 
@@ -29,28 +29,8 @@ class PBSFamilyProvider(ClusterProvider):
     #: Exit statuses with which the scheduler reports a job it killed at the end of its walltime.
     walltime_exit_statuses: ClassVar[frozenset[int]] = frozenset()
 
-    def __init__(
-        self,
-        *,
-        label: str,
-        account: str | None = None,
-        queue: str | None = None,
-        walltime: str | float = "00:20:00",
-        cmd_timeout: float = 120,
-        launcher: Any = None,
-        **options: Any,
-    ):
-        super().__init__(
-            label=label,
-            walltime=walltime,
-            cmd_timeout=cmd_timeout,
-            launcher=launcher if launcher is not None else SingleNodeLauncher(),
-            **options,
-        )
-        check_name(type(self).__name__, "account", account)
-        check_name(type(self).__name__, "queue", queue)
-        self.account = account
-        self.queue = queue
+    account: str | None = option(None, "the account to charge (`-A`)", optional(name), positional=True)
+    queue: str | None = option(None, "the queue to submit to (`-q`)", optional(name), positional=True)
 
     # --- the job script ---------------------------------------------------------------------------
 

@@ -12,9 +12,9 @@ import json
 import re
 from typing import Any, ClassVar
 
-from parlay.errors import ConfigurationError, ExecutionProviderException
+from parlay.errors import ExecutionProviderException
+from parlay.options import Check, count, declare, name, option
 from parlay.providers.base import JobState, JobStatus
-from parlay.providers.checks import check_count
 from parlay_provider_pbs.common import PBSFamilyProvider
 
 #: PBS Pro's job states (`job_state`) -> JobState; F (finished) is read from the exit status, and M
@@ -26,8 +26,11 @@ STATES = {
 }
 #: JOB_EXEC_KILL_WALLTIME: the server killed the job at the end of its walltime.
 KILLED_AT_WALLTIME = -29
+#: What `select_options` may be: nothing, or resources without spaces.
+chunk_resources = Check(lambda v: v == "" or name.test(v), "chunk resources without spaces, like 'ngpus=4:mem=64gb'")
 
 
+@declare(defaults={"label": "pbspro"}, internal=("cores_per_node",))
 class PBSProProvider(PBSFamilyProvider):
     """Blocks as PBS Pro jobs of `nodes_per_block` chunks (`select=N:ncpus=C`), with Parsl's options."""
 
@@ -36,56 +39,17 @@ class PBSProProvider(PBSFamilyProvider):
     unknown_job_errors = r"Unknown Job Id|Job has finished"
     walltime_exit_statuses = frozenset({KILLED_AT_WALLTIME})
 
-    def __init__(
-        self,
-        account: str | None = None,
-        queue: str | None = None,
-        scheduler_options: str = "",
-        select_options: str = "",
-        worker_init: str = "",
-        nodes_per_block: int = 1,
-        cpus_per_node: int = 1,
-        init_blocks: int = 1,
-        min_blocks: int = 0,
-        max_blocks: int = 1,
-        parallelism: float = 1,
-        launcher: Any = None,
-        walltime: str | float = "00:20:00",
-        cmd_timeout: float = 120,
-        status_polling_interval: float = 60,
-        label: str = "pbspro",
-        **options: Any,
-    ):
-        check_count("PBSProProvider", "cpus_per_node", cpus_per_node, 1)
-        if not isinstance(select_options, str) or any(c.isspace() for c in select_options):
-            raise ConfigurationError(
-                f"PBSProProvider.select_options={select_options!r}: expected chunk resources without spaces, "
-                "like 'ngpus=4:mem=64gb'"
-            )
-        super().__init__(
-            label=label,
-            account=account,
-            queue=queue,
-            scheduler_options=scheduler_options,
-            worker_init=worker_init,
-            nodes_per_block=nodes_per_block,
-            cores_per_node=cpus_per_node,
-            init_blocks=init_blocks,
-            min_blocks=min_blocks,
-            max_blocks=max_blocks,
-            parallelism=parallelism,
-            launcher=launcher,
-            walltime=walltime,
-            cmd_timeout=cmd_timeout,
-            status_polling_interval=status_polling_interval,
-            **options,
-        )
-        self.cpus_per_node = cpus_per_node
-        self.select_options = select_options.lstrip(":")
+    select_options: str = option("", "more resources of each chunk, after `select=N:ncpus=C:`", chunk_resources)
+    cpus_per_node: int = option(1, "CPUs of each chunk (`ncpus`); executors may size their workers by it", count(1))
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.cores_per_node = self.cpus_per_node  # what executors read
 
     def _resources(self, tasks_per_node: int) -> str:
         chunk = f"select={self.nodes_per_block}:ncpus={self.cpus_per_node}"
-        return f"{chunk}:{self.select_options}" if self.select_options else chunk
+        extra = self.select_options.lstrip(":")
+        return f"{chunk}:{extra}" if extra else chunk
 
     def _status_command(self, job_ids: list[str]) -> list[str]:
         return ["qstat", "-f", "-F", "json", "-x", *job_ids]

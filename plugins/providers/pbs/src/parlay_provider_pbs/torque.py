@@ -10,8 +10,9 @@ that already ended: neither is an error.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from parlay.options import declare
 from parlay.providers.base import JobState, JobStatus
 from parlay_provider_pbs.common import PBSFamilyProvider
 
@@ -23,6 +24,7 @@ STATES = {
 }
 
 
+@declare(defaults={"label": "torque"}, internal=("cores_per_node",))
 class TorqueProvider(PBSFamilyProvider):
     """Blocks as Torque jobs of `nodes_per_block` nodes (`nodes=N:ppn=tasks_per_node`), with Parsl's options
     (but the `SingleNodeLauncher` by default, where Parsl defaults to `AprunLauncher`)."""
@@ -32,42 +34,6 @@ class TorqueProvider(PBSFamilyProvider):
     unknown_job_errors = r"Unknown Job Id|invalid state for job - COMPLETE|nonexistent job id"
     name_characters = "!-~"  # any printable character but a space
     name_limit = 256
-
-    def __init__(
-        self,
-        account: str | None = None,
-        queue: str | None = None,
-        scheduler_options: str = "",
-        worker_init: str = "",
-        nodes_per_block: int = 1,
-        init_blocks: int = 1,
-        min_blocks: int = 0,
-        max_blocks: int = 1,
-        parallelism: float = 1,
-        launcher: Any = None,
-        walltime: str | float = "00:20:00",
-        cmd_timeout: float = 120,
-        status_polling_interval: float = 60,
-        label: str = "torque",
-        **options: Any,
-    ):
-        super().__init__(
-            label=label,
-            account=account,
-            queue=queue,
-            scheduler_options=scheduler_options,
-            worker_init=worker_init,
-            nodes_per_block=nodes_per_block,
-            init_blocks=init_blocks,
-            min_blocks=min_blocks,
-            max_blocks=max_blocks,
-            parallelism=parallelism,
-            launcher=launcher,
-            walltime=walltime,
-            cmd_timeout=cmd_timeout,
-            status_polling_interval=status_polling_interval,
-            **options,
-        )
 
     def _resources(self, tasks_per_node: int) -> str:
         return f"nodes={self.nodes_per_block}:ppn={tasks_per_node}"

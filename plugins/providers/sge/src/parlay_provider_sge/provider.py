@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from parlay.errors import ConfigurationError, ExecutionProviderException
-from parlay.launchers.builtin import SingleNodeLauncher
+from parlay.errors import ExecutionProviderException
+from parlay.options import declare, invalid, name, non_negative, option, optional, state
 from parlay.providers.base import JobState, JobStatus
-from parlay.providers.checks import check_name
 from parlay.providers.cluster import ClusterProvider, hms
 
 #: qacct's answer for a job without an accounting record (yet), or before any job has ended (no file).
@@ -25,64 +24,39 @@ _NOT_QUEUED = r"Following jobs do not exist|^\s*\d+(,\d+)*\s*$"
 _WALLTIME_EXCEEDED = 37
 
 
+@declare(
+    defaults={"label": "sge", "cmd_timeout": 60},
+    help={"cores_per_node": "slots of each node, with `pe` (`-pe PE nodes_per_block*cores_per_node`)"},
+    internal=("mem_per_node",),
+)
 class GridEngineProvider(ClusterProvider):
     """Blocks as Grid Engine jobs, with Parsl's options and defaults, plus an optional parallel environment."""
 
     kind: ClassVar[str] = "sge"
     status_lists_all = True  # qstat takes no job ids
 
-    def __init__(
-        self,
-        queue: str | None = None,
-        pe: str | None = None,
-        cores_per_node: int | None = None,
-        nodes_per_block: int = 1,
-        init_blocks: int = 1,
-        min_blocks: int = 0,
-        max_blocks: int = 1,
-        parallelism: float = 1,
-        walltime: str | float = "00:10:00",
-        scheduler_options: str = "",
-        worker_init: str = "",
-        launcher: Any = None,
-        cmd_timeout: float = 60,
-        status_polling_interval: float = 60,
-        accounting_grace: float = 60,
-        label: str = "sge",
-    ):
-        super().__init__(
-            label=label,
-            nodes_per_block=nodes_per_block,
-            init_blocks=init_blocks,
-            min_blocks=min_blocks,
-            max_blocks=max_blocks,
-            parallelism=parallelism,
-            walltime=walltime,
-            scheduler_options=scheduler_options,
-            worker_init=worker_init,
-            launcher=launcher if launcher is not None else SingleNodeLauncher(),
-            cmd_timeout=cmd_timeout,
-            status_polling_interval=status_polling_interval,
-            cores_per_node=cores_per_node,
-        )
-        check_name("GridEngineProvider", "queue", queue)
-        check_name("GridEngineProvider", "pe", pe)
-        for field, value in (("cores_per_node", cores_per_node), ("nodes_per_block", nodes_per_block)):
-            if pe is None and value not in (None, 1):
-                raise ConfigurationError(
-                    f"GridEngineProvider.{field}={value!r}: more than one slot needs a parallel environment; "
-                    "set pe to one of those `qconf -spl` lists"
-                )
-        if walltime is None:
-            raise ConfigurationError("GridEngineProvider.walltime=None: expected seconds or 'HH:MM:SS' (h_rt)")
-        if isinstance(accounting_grace, bool) or not isinstance(accounting_grace, (int, float)) or accounting_grace < 0:
-            raise ConfigurationError(f"GridEngineProvider.accounting_grace={accounting_grace!r}: expected seconds >= 0")
-        self.queue = queue
-        self.pe = pe
-        self.accounting_grace = accounting_grace
-        self._submitted: set[str] = set()  # jobs this provider submitted (not adopted ones)
-        self._gone_since: dict[str, float] = {}  # job id -> when it was first found gone without a record
-        self._records: dict[str, dict[str, str]] = {}  # job id -> its accounting record, once read
+    queue: str | None = option(None, "the queue to submit to (`-q`)", optional(name), positional=True)
+    pe: str | None = option(
+        None,
+        "the parallel environment of a block of several slots (`-pe`; `qconf -spl` lists them)",
+        optional(name),
+        positional=True,
+    )
+    accounting_grace: float = option(
+        60, "seconds to wait for the accounting record of a job that has left the queue", non_negative("seconds")
+    )
+
+    _submitted: set[str] = state(factory=set)  # jobs this provider submitted (not adopted ones)
+    _gone_since: dict[str, float] = state(factory=dict)  # job id -> when it was first found gone without a record
+    _records: dict[str, dict[str, str]] = state(factory=dict)  # job id -> its accounting record, once read
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        for field in ("cores_per_node", "nodes_per_block"):
+            value = getattr(self, field)
+            if self.pe is None and value not in (None, 1):
+                reason = "more than one slot needs a parallel environment; set pe to one of those `qconf -spl` lists"
+                raise invalid(self, field, value, reason)
 
     # --- the job script ---------------------------------------------------------------------------
 

@@ -12,9 +12,8 @@ import re
 from typing import Any, ClassVar
 
 from parlay.errors import ExecutionProviderException
-from parlay.launchers.builtin import SingleNodeLauncher
+from parlay.options import declare, flag, name, option, optional, state
 from parlay.providers.base import JobState, JobStatus
-from parlay.providers.checks import check_flag, check_name
 from parlay.providers.cluster import ClusterProvider
 
 #: Slurm's job state codes (squeue's %t and sacct's State) -> JobState.
@@ -32,6 +31,13 @@ STATES = {
 _ACCOUNTING_OFF = "accounting storage is disabled"
 
 
+@declare(
+    defaults={"label": "slurm"},
+    help={
+        "cores_per_node": "CPUs for each task (`--cpus-per-task`); executors may size their workers by it",
+        "mem_per_node": "gigabytes of memory of each node (`--mem`, in MiB); executors may size their workers by it",
+    },
+)
 class SlurmProvider(ClusterProvider):
     """Blocks as Slurm jobs of `nodes_per_block` nodes, with Parsl's options and defaults (`exclusive=True`)."""
 
@@ -39,61 +45,20 @@ class SlurmProvider(ClusterProvider):
     states = STATES
     unknown_job_errors = r"Invalid job id|Job has already finished|already completing or completed"
 
-    def __init__(
-        self,
-        partition: str | None = None,
-        account: str | None = None,
-        qos: str | None = None,
-        constraint: str | None = None,
-        clusters: str | None = None,
-        nodes_per_block: int = 1,
-        cores_per_node: int | None = None,
-        mem_per_node: float | None = None,
-        gres: str | None = None,
-        exclusive: bool = True,
-        init_blocks: int = 1,
-        min_blocks: int = 0,
-        max_blocks: int = 1,
-        parallelism: float = 1,
-        walltime: str | float = "00:10:00",
-        scheduler_options: str = "",
-        worker_init: str = "",
-        launcher: Any = None,
-        cmd_timeout: float = 10,
-        status_polling_interval: float = 60,
-        label: str = "slurm",
-        **options: Any,
-    ):
-        super().__init__(
-            label=label,
-            nodes_per_block=nodes_per_block,
-            init_blocks=init_blocks,
-            min_blocks=min_blocks,
-            max_blocks=max_blocks,
-            parallelism=parallelism,
-            walltime=walltime,
-            scheduler_options=scheduler_options,
-            worker_init=worker_init,
-            launcher=launcher if launcher is not None else SingleNodeLauncher(),
-            cmd_timeout=cmd_timeout,
-            status_polling_interval=status_polling_interval,
-            cores_per_node=cores_per_node,
-            mem_per_node=mem_per_node,
-            **options,
-        )
-        names = {"partition": partition, "account": account, "qos": qos, "constraint": constraint,
-                 "clusters": clusters, "gres": gres}  # fmt: skip
-        for field, value in names.items():
-            check_name("SlurmProvider", field, value)
-        check_flag("SlurmProvider", "exclusive", exclusive)
-        self.partition = partition
-        self.account = account
-        self.qos = qos
-        self.constraint = constraint
-        self.clusters = clusters
-        self.gres = gres
-        self.exclusive = exclusive
-        self._accounting = True  # until sacct says accounting storage is disabled
+    partition: str | None = option(None, "the partition to submit to (`--partition`)", optional(name), positional=True)
+    account: str | None = option(None, "the account to charge (`--account`)", optional(name), positional=True)
+    qos: str | None = option(None, "the quality of service (`--qos`)", optional(name), positional=True)
+    constraint: str | None = option(None, "node features required (`--constraint`)", optional(name), positional=True)
+    clusters: str | None = option(
+        None,
+        "the cluster(s) to submit to (`--clusters`); also given to squeue, sacct, scontrol and scancel",
+        optional(name),
+        positional=True,
+    )
+    gres: str | None = option(None, "generic resources per node (`--gres`)", optional(name))
+    exclusive: bool = option(True, "whole nodes, shared with no other job (`--exclusive`)", flag)
+
+    _accounting: bool = state(True)  # until sacct says accounting storage is disabled
 
     def cleanup_options(self) -> dict[str, Any]:
         return {**super().cleanup_options(), "clusters": self.clusters} if self.clusters else super().cleanup_options()
