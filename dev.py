@@ -23,7 +23,7 @@ import venv
 ROOT = os.path.dirname(os.path.abspath(__file__))
 VENV = os.path.join(ROOT, ".venv")
 PEERS_VENV = os.path.join(ROOT, ".venv-peers")
-TEST_TOOLS = ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"]
+TEST_TOOLS = ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "hypothesis>=6.100"]
 PEERS = ["parsl"]
 # Debian packages the tests use for real where they can (root with apt): program -> package.
 TEST_PROGRAMS = {"mpiexec.mpich": "mpich", "parallel": "parallel"}

@@ -29,10 +29,15 @@ def pack_task(function_number: int, function: bytes | None, arguments: bytes) ->
     return _TASK.pack(function_number, 1) + _LENGTH.pack(len(function)) + function + arguments
 
 
-def start_worker(env: dict[str, str], log_path: str) -> tuple[subprocess.Popen, Connection]:
+def start_worker(env: dict[str, str], log_path: str, stall: float = 0.0) -> tuple[subprocess.Popen, Connection]:
     """Start `python -m parlay.worker` with `env`, its output to `log_path`; the process and the
-    connection to talk to it."""
+    connection to talk to it. With `stall`, a read from the worker that waits that many seconds for the
+    rest of a message fails (`BlockingIOError`): a worker that breaks its framing cannot hang its reader."""
     parent, child = socket.socketpair()
+    if stall:
+        seconds = int(stall)
+        timeval = struct.pack("ll", seconds, int((stall - seconds) * 1e6))
+        parent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "parlay.worker", str(child.fileno())],
@@ -53,8 +58,25 @@ def _stop(signum: int, frame: Any) -> None:
     os._exit(128 + signum)
 
 
+def unpack_task(data: memoryview) -> tuple[int, memoryview | None, memoryview]:
+    """(function number, the function's bytes if carried, the packed arguments) of a `pack_task` message;
+    `ValueError` for bytes `pack_task` cannot have made."""
+    if len(data) < _TASK.size:
+        raise ValueError(f"a task message of {len(data)} bytes, too short for its header")
+    number, has_function = _TASK.unpack_from(data)
+    if not has_function:
+        return number, None, data[_TASK.size :]
+    start = _TASK.size + _LENGTH.size
+    if has_function != 1 or len(data) < start:
+        raise ValueError("a task message with a malformed function header")
+    (size,) = _LENGTH.unpack_from(data, _TASK.size)
+    if size > len(data) - start:
+        raise ValueError(f"a task message too short for its function's {size} bytes")
+    return number, data[start : start + size], data[start + size :]
+
+
 def serve(conn: Connection) -> None:
-    """Run tasks from `conn` until it closes."""
+    """Run tasks from `conn` until it closes; each message gets one reply."""
     from parlay.serialize import deserialize, pack_exception, pack_result, unpack_arguments
 
     functions: dict[int, Any] = {}
@@ -64,19 +86,18 @@ def serve(conn: Connection) -> None:
             data = memoryview(conn.recv_bytes())
         except (EOFError, OSError):
             return  # the executor went away
+        function = arguments = None  # views of `data`: released with it before the reply is sent
         try:
-            number, has_function = _TASK.unpack_from(data)
-            offset = _TASK.size
-            if has_function:
-                (size,) = _LENGTH.unpack_from(data, offset)
-                offset += _LENGTH.size
-                functions[number] = deserialize(data[offset : offset + size])
-                offset += size
-            args, kwargs = unpack_arguments(data[offset:])
+            number, function, arguments = unpack_task(data)
+            if function is not None:
+                functions[number] = deserialize(function)
+            elif number not in functions:
+                raise ValueError(f"a task of function {number}, which this worker never received")
+            args, kwargs = unpack_arguments(arguments)
             reply = pack_result(functions[number](*args, **kwargs))
         except BaseException as exc:  # the task's failure, whatever it is, goes back to the submitter
             reply = pack_exception(exc)
-        del data
+        del function, arguments, data
         conn.send_bytes(reply)
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import zmq
 
 import parlay
-from parlay.worker import pack_task, start_worker
+from parlay.worker import READY, pack_task, start_worker
 from parlay_executor_htex import protocol as p
 from parlay_executor_htex import transport as wire
 from parlay_executor_htex.resources import cpu_sets, worker_count
@@ -133,18 +133,20 @@ class NodeManager:
         cpus = self.cpus[rank] if rank < len(self.cpus) else None
         if cpus:
             env.update(OMP_NUM_THREADS=str(len(cpus)), GOMP_CPU_AFFINITY=",".join(map(str, cpus)))
-        proc, conn = start_worker(env, os.path.join(self.args.logdir, f"worker_{rank}.log"))
+        log = os.path.join(self.args.logdir, f"worker_{rank}.log")
+        proc, conn = start_worker(env, log, stall=self.args.heartbeat_period)  # a stalled write is a broken worker
         if cpus:
             os.sched_setaffinity(proc.pid, cpus)
         worker = Worker(rank, proc, conn)
         self.workers[worker.conn.fileno()] = worker
         return worker
 
-    def worker_died(self, worker: Worker) -> None:
+    def worker_died(self, worker: Worker, how: str = "") -> None:
+        """Forget a worker that ended (or, with `how`, was killed for it), report its task lost, replace it."""
         code = worker.proc.wait()
         del self.workers[worker.conn.fileno()]
         worker.conn.close()
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+        how = how or (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}")
         logger.warning("worker %d (pid %d) %s", worker.rank, worker.proc.pid, how)
         if worker.tasks:
             running, *waiting = worker.tasks
@@ -193,9 +195,13 @@ class NodeManager:
         except Closed as exc:
             raise SystemExit(f"the interchange closed the connection: {exc}") from None
         frames, *early = messages
-        if p.kind_of(frames) != p.REGISTERED:
-            raise SystemExit("the interchange answered the registration with something else")
-        answer = p.unpack_json(frames)
+        try:
+            kind = p.kind_of(frames)
+            if kind != p.REGISTERED:
+                raise p.ProtocolError(f"{p.NAMES[kind]} is not REGISTERED")
+            answer = p.unpack_json(frames)
+        except p.ProtocolError as exc:
+            raise SystemExit(f"the interchange answered the registration with something else: {exc}") from None
         if not answer.get("accepted"):
             raise SystemExit(f"the interchange refused this manager: {answer.get('reason')}")
         logger.info("registered with %d workers", self.workers_total)
@@ -267,29 +273,45 @@ class NodeManager:
     def handle(self, messages: list[list[bytes]]) -> None:
         for frames in messages:
             self.last_heard = time.monotonic()
-            kind = p.kind_of(frames)
-            if kind == p.TASKS:
-                if self.idle_since:
-                    self.turnaround = moving_average(self.turnaround, min(time.monotonic() - self.idle_since, PAUSE))
-                    self.idle_since = 0.0
-                for task_id, _, function, payload in p.unpack_tasks(frames):
-                    self.queue.append((task_id, function, payload))
-            elif kind == p.FUNCTION:
-                (number,) = p.FUNC_ID.unpack(frames[1])
-                self.functions[number] = frames[2]
-            elif kind == p.STOP:
-                logger.info("told to stop")
-                self.running = False
-                return
+            try:
+                kind = p.kind_of(frames)
+                if kind == p.TASKS:
+                    tasks = p.unpack_tasks(frames)
+                    if self.idle_since:
+                        since = min(time.monotonic() - self.idle_since, PAUSE)
+                        self.turnaround = moving_average(self.turnaround, since)
+                        self.idle_since = 0.0
+                    for task_id, _, function, payload in tasks:
+                        self.queue.append((task_id, function, payload))
+                elif kind == p.FUNCTION:
+                    number, function_bytes = p.unpack_function(frames)
+                    self.functions[number] = function_bytes
+                elif kind == p.STOP:
+                    logger.info("told to stop")
+                    self.running = False
+                    return
+                elif kind != p.HEARTBEAT:
+                    raise p.ProtocolError(f"{p.NAMES[kind]} is not a message for a registered manager")
+            except p.ProtocolError as exc:  # the interchange is this manager's only peer: drop the message alone
+                logger.warning("dropped a malformed message from the interchange: %s", exc)
 
     def from_worker(self, worker: Worker) -> None:
         try:
             reply = worker.conn.recv_bytes()
+        except BlockingIOError:  # the rest of a message did not come within `stall`
+            self.kill_worker(worker, "stopped in the middle of a message")
+            return
         except (EOFError, OSError):
             self.worker_died(worker)
             return
         if not worker.ready:
-            worker.ready = True
+            if reply == READY:
+                worker.ready = True
+            else:
+                self.kill_worker(worker, "said something else than that it was ready")
+            return
+        if not worker.tasks:
+            self.kill_worker(worker, "answered a task it was not given")
             return
         task_id = worker.tasks.popleft()[0]
         started = worker.sent.popleft()
@@ -301,6 +323,11 @@ class NodeManager:
         worker.last_done = now
         self.results.append((task_id, reply))
         self.adapt_capacity()
+
+    def kill_worker(self, worker: Worker, what: str) -> None:
+        """Kill a worker that broke the protocol: nothing it sends after can be trusted."""
+        worker.proc.kill()
+        self.worker_died(worker, f"broke the protocol ({what}) and was killed")
 
     def adapt_capacity(self) -> None:
         """With automatic prefetch, ask for extra tasks while tasks are short, and for none when long."""
@@ -324,8 +351,11 @@ class NodeManager:
 
     def send_task(self, worker: Worker, task: tuple[int, int, bytes]) -> None:
         _, number, payload = task
-        function = None if number in worker.known else self.functions[number]
-        worker.known.add(number)
+        function = None
+        if number not in worker.known:
+            function = self.functions.get(number)  # None if the interchange never sent it: the worker says so
+            if function is not None:
+                worker.known.add(number)
         worker.tasks.append(task)
         worker.sent.append(time.monotonic())
         with contextlib.suppress(OSError):  # its death is noticed on the next poll and the task reported lost

@@ -41,6 +41,8 @@ TASK_ID = struct.Struct("!Q")
 FUNC_ID = struct.Struct("!I")
 #: Priority of tasks that ask for none: after every prioritised task.
 NO_PRIORITY = 2**31 - 1
+#: Bytes of a manager id at most (managers use 16).
+MAX_ID = 64
 
 _HEADERS = {kind: HEADER.pack(VERSION, kind) for kind in NAMES}
 
@@ -74,13 +76,54 @@ def pack_json(kind: int, body: Any) -> list[bytes]:
     return [header(kind), json.dumps(body).encode()]
 
 
-def unpack_json(frames: list[bytes]) -> Any:
+def unpack_json(frames: list[bytes]) -> dict[str, Any]:
+    """The JSON object of a REGISTER, REGISTERED, COMMAND or REPLY message."""
     if len(frames) != 2:
         raise ProtocolError(f"expected 2 frames, got {len(frames)}")
+    return _json_object(frames[1])
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        return json.loads(frames[1])
-    except ValueError as exc:
-        raise ProtocolError(f"bad JSON body: {exc}") from None
+        value = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise ProtocolError(f"bad JSON body: {type(exc).__name__}: {exc}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(f"the JSON body is a {type(value).__name__}, not an object")
+    return value
+
+
+def manager_id(info: dict[str, Any]) -> bytes:
+    """The manager id (hex, 1 to `MAX_ID` bytes) a REGISTER's body gives."""
+    try:
+        identity = bytes.fromhex(info["id"])
+    except (KeyError, TypeError, ValueError):
+        identity = b""
+    if not 0 < len(identity) <= MAX_ID:
+        raise ProtocolError(f"REGISTER needs a manager id of 1 to {MAX_ID} bytes in hex, not {brief(info.get('id'))}")
+    return identity
+
+
+def manager_capacity(info: dict[str, Any]) -> int:
+    """Workers plus prefetched tasks a REGISTER's body announces."""
+    workers, prefetch = info.get("workers"), info.get("prefetch", 0)
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (workers, prefetch)):
+        raise ProtocolError(f"REGISTER needs counts of workers and prefetch, not {brief(workers)}, {brief(prefetch)}")
+    return workers + prefetch
+
+
+def unpack_function(frames: list[bytes]) -> tuple[int, bytes]:
+    """(function number, the function's bytes) of a FUNCTION message."""
+    if len(frames) != 3 or len(frames[1]) != FUNC_ID.size:
+        raise ProtocolError("FUNCTION needs a function number and the function's bytes")
+    return FUNC_ID.unpack(frames[1])[0], frames[2]
+
+
+def unpack_capacity(frames: list[bytes]) -> int:
+    """How many tasks a CAPACITY message asks for."""
+    if len(frames) != 2 or len(frames[1]) != FUNC_ID.size:
+        raise ProtocolError("CAPACITY needs one count")
+    return FUNC_ID.unpack(frames[1])[0]
 
 
 def pack_tasks(tasks: list[tuple[int, int, int, bytes]]) -> list[bytes]:
@@ -104,8 +147,9 @@ def unpack_tasks(
 ) -> list[tuple[int, int, int, bytes]]:
     """(task id, priority, function id, payload) of each task of a TASKS message (whose `task_entries`
     may be passed in when already read)."""
+    entries = task_entries(frames) if entries is None else entries
     blob, offset, tasks = frames[2], 0, []
-    for tid, prio, func, size in task_entries(frames) if entries is None else entries:
+    for tid, prio, func, size in entries:
         tasks.append((tid, prio, func, blob[offset : offset + size]))
         offset += size
     return tasks
@@ -130,23 +174,32 @@ def unpack_results(frames: list[bytes]) -> list[tuple[int, memoryview]]:
     return results
 
 
-def result_ids(frames: list[bytes]) -> list[int]:
-    """The task ids of a RESULTS message, without touching the payloads."""
-    _blob(frames, RESULT_META.size)
-    return [tid for tid, _ in RESULT_META.iter_unpack(frames[1])]
+def result_ids(frames: list[bytes]) -> tuple[int, ...]:
+    """The task ids of a RESULTS message, checked against its payload frame without touching a payload."""
+    blob, _ = _blob(frames, RESULT_META.size)
+    values = struct.unpack("!" + "QI" * (len(frames[1]) // RESULT_META.size), frames[1])  # id, length, id, ...
+    if sum(values[1::2]) != len(blob):
+        raise ProtocolError("RESULTS payload lengths do not add up")
+    return values[0::2]
 
 
-def lost_ids(frames: list[bytes]) -> list[int]:
-    """The task ids of a LOST message."""
+def unpack_lost(frames: list[bytes]) -> tuple[list[int], dict[str, Any]]:
+    """The task ids of a LOST message and its JSON description of what was lost."""
     if len(frames) != 3 or len(frames[1]) % TASK_ID.size:
         raise ProtocolError("LOST needs task ids and a JSON description")
-    return [tid for (tid,) in TASK_ID.iter_unpack(frames[1])]
+    return [tid for (tid,) in TASK_ID.iter_unpack(frames[1])], _json_object(frames[2])
 
 
 def _blob(frames: list[bytes], meta_size: int) -> tuple[bytes, int]:
     if len(frames) != 3 or len(frames[1]) % meta_size:
         raise ProtocolError("expected a header, metadata and one payload frame")
     return frames[2], 0
+
+
+def brief(value: Any) -> str:
+    """`value` for an error message, cut short: what a peer sent may be any size."""
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:197]}..."
 
 
 def pack_ids(ids: list[int]) -> bytes:
