@@ -14,7 +14,7 @@ from parlay.errors import (
     BadLauncher,
     ConfigurationError,
     ExecutionProviderException,
-    ScalingFailed,
+    ScalingWarning,
     SubmitException,
 )
 from parlay.executors.blocks import BlockProviderExecutor
@@ -277,8 +277,9 @@ def test_scaling_failure_quotes_the_scheduler(provider, scheduler, tmp_path):
     executor = MarkerExecutor(provider, tmp_path)
     with parlay.load(Config(executors=[executor], run_dir=str(tmp_path / "runinfo"))):
         scheduler.fail("sbatch", "scheduler is down")
-        with pytest.raises(ScalingFailed, match=r"(?s)could not start block 0.*scheduler is down"):
-            executor.scale_out(1)
+        with pytest.warns(ScalingWarning, match=r"(?s)could not start block 0.*scheduler is down"):
+            assert executor.scale_out(1) == []
+        assert executor.refusals == 1
 
 
 # --- launchers --------------------------------------------------------------------------------------

@@ -10,7 +10,10 @@ and applies the strategy:
 - `htex_auto_scale`: as `simple`, and also scale in idle blocks while slots exceed the work.
 - `none`: only the `init_blocks` started with the executor.
 
-Scaling in takes only blocks that run no task.
+Scaling in takes only blocks that run no task. After the provider refused a submission, the next one waits
+one period, then two, four, ... (at most `MAX_BACKOFF` seconds) while the refusals go on. An error of a
+round (a status command that fails) is logged with its traceback once; while the same error repeats, in one
+line when its count reaches 2, 4, 8, ...
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from parlay.executors.blocks import BlockProviderExecutor
 
 logger = logging.getLogger(__name__)
 
+#: The longest wait, in seconds, before submitting again after the provider refused a block.
+MAX_BACKOFF = 600.0
+
 
 class Strategy:
     def __init__(self, executors: Sequence[BlockProviderExecutor], strategy: str, period: float, max_idletime: float):
@@ -34,6 +40,10 @@ class Strategy:
         self.max_idletime = max_idletime
         self._last_status: dict[str, float] = {}
         self._idle_since: dict[str, float] = {}
+        self._submit_after: dict[str, float] = {}  # executor label -> no submission before then (refusals' back-off)
+        self._errors: dict[str, tuple[str, int]] = {}  # executor label -> its last round's error, and how many in a row
+        for executor in self.executors:
+            executor.replaces_blocks = strategy != "none"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="parlay-strategy", daemon=True)
 
@@ -52,8 +62,20 @@ class Strategy:
                     continue
                 try:
                     self.poll(executor, time.monotonic())
-                except Exception:
-                    logger.exception("scaling executor %s failed; trying again next period", executor.label)
+                except Exception as exc:
+                    self._log_error(executor.label, exc)
+                else:
+                    self._errors.pop(executor.label, None)
+
+    def _log_error(self, label: str, exc: Exception) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        last, repeats = self._errors.get(label, ("", 0))
+        repeats = repeats + 1 if text == last else 1
+        self._errors[label] = (text, repeats)
+        if repeats == 1:
+            logger.exception("scaling executor %s failed; trying again next period", label)
+        elif repeats & (repeats - 1) == 0:
+            logger.warning("scaling executor %s failed again (%d times in a row): %s", label, repeats, text)
 
     def poll(self, executor: BlockProviderExecutor, now: float) -> None:
         """One round for one executor: status, ended blocks, then scaling."""
@@ -80,9 +102,12 @@ class Strategy:
         if slots < wanted or (slots == 0 and tasks):
             more = max(1, math.ceil((wanted - slots) / per_block))
             more = min(more, provider.max_blocks - blocks)
-            if more > 0:
+            if more > 0 and now >= self._submit_after.get(executor.label, -math.inf):
                 logger.info("executor %s: %d tasks, %d slots: starting %d block(s)", executor.label, tasks, slots, more)
                 executor.scale_out(more)
+                if executor.refusals:
+                    backoff = min(self.period * 2 ** (executor.refusals - 1), MAX_BACKOFF)
+                    self._submit_after[executor.label] = now + backoff
         elif self.strategy == "htex_auto_scale" and slots > wanted:
             excess = math.floor((slots - wanted) / per_block)
             if excess > 0 and blocks - excess >= provider.min_blocks:

@@ -1,18 +1,26 @@
 """`BlockProviderExecutor`: the base of executors whose workers run in blocks that a provider starts
 (batch jobs, cloud instances, local process groups). It owns the block table and the primitives the
-kernel's scaling strategy calls; every block it started is cancelled when it shuts down."""
+kernel's scaling strategy calls; every block it started is cancelled when it shuts down.
+
+A block that ends after its workers connected is lost like a node (its tasks fail or are retried, and the
+strategy starts another). A block that ends before they ever connected, or whose submission the provider
+refuses, failed to start: refused submissions are retried after a growing delay, and once
+`block_error_threshold` blocks in a row failed to start and none is left, the waiting tasks fail with what
+the scheduler said instead of waiting forever.
+"""
 
 from __future__ import annotations
 
 import itertools
 import logging
 import threading
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable
 
-from parlay.errors import BadStateException, ScalingFailed
+from parlay.errors import BadStateException, ScalingWarning
 from parlay.executors.base import ParlayExecutor
-from parlay.options import REQUIRED, Check, declare, option, state
+from parlay.options import REQUIRED, Check, count, declare, option, state
 from parlay.providers.base import ExecutionProvider, JobState, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -31,15 +39,26 @@ class BlockProviderExecutor(ParlayExecutor):
     )
     block_error_handler: bool | Callable[..., None] = option(
         True,
-        "when blocks end: True fails every task once every block failed to start, False does nothing, "
-        "a callable is called with the executor and the blocks' statuses",
+        "after each status poll: True fails every task once `block_error_threshold` blocks in a row failed to "
+        "start and none is left, False does nothing, a callable is called with the executor and the blocks' "
+        "statuses",
         Check(lambda value: isinstance(value, bool) or callable(value), "True, False or a callable"),
+    )
+    block_error_threshold: int = option(
+        3,
+        "blocks in a row that fail to start (their job ends before their workers connect, or its submission is "
+        "refused) before `block_error_handler=True` fails the tasks; 1 under `strategy='none'`",
+        count(1),
     )
 
     blocks: dict[str, str] = state(factory=dict)  # block id -> job id
-    failed_blocks: list[tuple[str, JobStatus]] = state(factory=list)  # blocks that ended on their own, oldest first
+    # blocks that failed to start since the last block that worked, oldest first: id, how, status
+    failed_to_start: list[tuple[str, str, JobStatus]] = state(factory=list)
+    replaces_blocks: bool = state(True)  # whether the strategy starts blocks when blocks end (not under 'none')
     _block_ids: itertools.count = state(factory=itertools.count)
     _blocks_lock: threading.Lock = state(factory=threading.Lock)
+    refusals: int = state(0)  # submissions the provider refused in a row (the strategy backs off by it)
+    _last_worked: str | None = state()  # how the last block that ran tasks ended
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -57,7 +76,9 @@ class BlockProviderExecutor(ParlayExecutor):
     # --- scaling primitives -----------------------------------------------------------------------
 
     def scale_out(self, blocks: int = 1) -> list[str]:
-        """Start `blocks` new blocks; their ids. A provider failure raises `ScalingFailed` quoting it."""
+        """Start up to `blocks` new blocks; the ids of those started. A submission the provider refuses ends
+        the call and counts as a block that failed to start (`refusals` counts them in a row); the first of
+        a row is logged with its traceback and warned about (`ScalingWarning`)."""
         started = []
         for _ in range(blocks):
             block_id = str(next(self._block_ids))
@@ -65,12 +86,38 @@ class BlockProviderExecutor(ParlayExecutor):
             try:
                 job_id = self.provider.submit(self._get_launch_command(block_id), 1, job_name)
             except Exception as exc:
-                raise ScalingFailed(self.label, f"could not start block {block_id}: {exc}") from exc
+                self._submission_refused(block_id, exc)
+                break
+            self.refusals = 0
             with self._blocks_lock:
                 self.blocks[block_id] = job_id
             started.append(block_id)
             self._block_event(block_id, job_id, JobState.PENDING, "submitted")
         return started
+
+    def _submission_refused(self, block_id: str, exc: Exception) -> None:
+        self.refusals += 1
+        if self.refusals == 1:  # refusals tend to repeat (a wrong account): the traceback and the warning once
+            logger.error("executor %s could not start block %s", self.label, block_id, exc_info=exc)
+            outcome = "parlay tries again, less and less often"
+            if self.block_error_handler is True:
+                outcome += f"; if it goes on, the tasks fail (block_error_threshold={self.block_error_threshold})"
+            # attributed to parlay, not to a line of the scaling thread that would mean nothing to the user
+            text = f"executor {self.label} could not start block {block_id}: {exc}\n({outcome})"
+            warnings.warn_explicit(text, ScalingWarning, "parlay", 0)
+        else:
+            logger.warning(
+                "executor %s could not start block %s (%d refusals in a row): %s",
+                self.label,
+                block_id,
+                self.refusals,
+                exc,
+            )
+        how = f"its submission was refused: {exc}"
+        status = JobStatus(JobState.FAILED, message=how)
+        self._block_event(block_id, None, JobState.FAILED, how)
+        self.failed_to_start.append((block_id, how, status))
+        self._handle_errors({block_id: status})
 
     def scale_in(self, blocks: int, block_ids: list[str] | None = None) -> list[str]:
         """Cancel `blocks` blocks (the newest first, or exactly `block_ids`); the ids cancelled."""
@@ -96,43 +143,64 @@ class BlockProviderExecutor(ParlayExecutor):
         return dict(zip(blocks, statuses, strict=True))
 
     def handle_block_statuses(self, statuses: dict[str, JobStatus]) -> None:
-        """Forget blocks whose jobs ended on their own; when every block has failed, fail the tasks with
-        the last failure's output and script instead of letting them wait forever."""
+        """Forget blocks whose jobs ended on their own, telling a block that died after its workers ran
+        tasks (lost like a node) from one that never started; then run `block_error_handler`."""
         ended = {b: s for b, s in statuses.items() if s.terminal}
-        if not ended:
-            return
         with self._blocks_lock:
             for block_id in ended:
                 self.blocks.pop(block_id, None)
         for block_id, status in ended.items():
             self._block_event(block_id, None, status.state, status.message or "")
             self._block_ended(block_id, status)
-            if status.state is not JobState.COMPLETED and not self.block_worked(block_id):
-                self.failed_blocks.append((block_id, status))
+            self._judge_ended_block(block_id, status)
+        self._handle_errors(statuses)
+
+    def _judge_ended_block(self, block_id: str, status: JobStatus) -> None:
+        how = f"its job ended {status.state.name}" + (f": {status.message}" if status.message else "")
+        tasks = self.tasks_run_by(block_id)
+        if tasks is not None:
+            self.failed_to_start.clear()
+            verb = "ended" if status.state is JobState.COMPLETED else "died"
+            self._last_worked = f"block {block_id} {verb} after running {tasks} tasks: {how}"
+            level = logging.INFO if verb == "ended" else logging.WARNING
+            logger.log(level, "executor %s: %s", self.label, self._last_worked)
+        elif status.state is not JobState.COMPLETED:
+            self.failed_to_start.append((block_id, how, status))
+            count = len(self.failed_to_start)
+            logger.warning("executor %s: block %s never started (%d in a row): %s", self.label, block_id, count, how)
+
+    def _handle_errors(self, statuses: dict[str, JobStatus]) -> None:
         if self.block_error_handler is True:
-            self._all_blocks_failed_error()
+            self._fail_if_blocks_cannot_start()
         elif callable(self.block_error_handler):
             self.block_error_handler(self, statuses)
 
-    def _all_blocks_failed_error(self) -> None:
-        if self.blocks or len(self.failed_blocks) < max(1, self.provider.init_blocks):
+    def _fail_if_blocks_cannot_start(self) -> None:
+        """The default block error handler: once `block_error_threshold` blocks in a row failed to start (one,
+        when the strategy replaces none) and no block is left that may yet start, fail every task with what
+        the last one left."""
+        threshold = self.block_error_threshold if self.replaces_blocks else 1
+        if self.blocks or len(self.failed_to_start) < threshold:
             return
-        block_id, status = self.failed_blocks[-1]
-        script = self.provider.script_path(f"parlay.{self.label}.block-{block_id}")
+        block_id, how, status = self.failed_to_start[-1]
         text = [
-            f"{len(self.failed_blocks)} block(s) failed to start and none is left; block {block_id} ended "
-            f"{status.state.name}: {status.message or 'no message'}",
-            f"job script: {script}",
+            f"{len(self.failed_to_start)} block(s) in a row failed to start and none is left "
+            f"(block_error_threshold={self.block_error_threshold}); the last, block {block_id}, never started: {how}"
         ]
-        for name, tail in (("stderr", status.stderr_tail()), ("stdout", status.stdout_tail())):
-            if tail.strip():
-                text.append(f"its {name} ends with:\n{tail.rstrip()}")
+        if status.stdout_path or status.stderr_path:  # its job ran: show its script and what it printed
+            text.append(f"job script: {self.provider.script_path(f'parlay.{self.label}.block-{block_id}')}")
+            for name, tail in (("stderr", status.stderr_tail()), ("stdout", status.stdout_tail())):
+                if tail.strip():
+                    text.append(f"its {name} ends with:\n{tail.rstrip()}")
+        if self._last_worked is not None:
+            text.append(f"before them, {self._last_worked}")
         self.set_bad_state_and_fail_all(BadStateException(self.label, "\n".join(text)))
 
-    def block_worked(self, block_id: str) -> bool:
-        """Whether a block's workers ever connected: one that did and then died is replaced by scaling,
-        not counted as a failure to start."""
-        return False
+    def tasks_run_by(self, block_id: str) -> int | None:
+        """How many tasks a block's workers finished, or None if they never connected (a block that connected
+        and then died is lost like a node, not counted as a failure to start). Executors that can tell
+        override this; the default cannot."""
+        return None
 
     def idle_blocks(self) -> list[str]:
         """Blocks running no task, which scaling in may take; executors that know more refine this."""

@@ -66,9 +66,9 @@ def test_blocks_that_cannot_start_fail_the_tasks_with_their_output(tmp_path):
     with parlay.load(config(tmp_path, provider)), pytest.raises(BadStateException) as info:
         nap(0).result(TIMEOUT)
     text = str(info.value)
-    assert "failed to start" in text
+    assert "3 block(s) in a row failed to start" in text and "block 2, never started" in text
     assert "module python/9.9 not found" in text
-    assert "parlay.htex.block-0.submit" in text
+    assert "parlay.htex.block-2.submit" in text
 
 
 def test_block_that_dies_fails_its_tasks_and_is_replaced(tmp_path):

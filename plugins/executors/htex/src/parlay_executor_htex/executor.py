@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
-import json
+import logging
 import os
 import select
 import shlex
@@ -46,6 +46,8 @@ from parlay_executor_htex import protocol as p
 from parlay_executor_htex.resources import cpu_sets, worker_count
 from parlay_executor_htex.security import create_keys
 from parlay_executor_htex.stream import Closed
+
+logger = logging.getLogger("parlay.htex.executor")
 
 _START_TIMEOUT = 30.0
 _COMMAND_TIMEOUT = 10.0
@@ -179,13 +181,16 @@ class HighThroughputExecutor(BlockProviderExecutor):
     _outbox: _Outbox = state(factory=_Outbox)
     _commands: collections.deque[tuple[list[bytes], Future]] = state(factory=collections.deque)
     _replies: collections.deque[Future] = state(factory=collections.deque)
-    _blocks_seen: set[str] = state(factory=set)  # blocks whose managers registered
+    _block_tasks: dict[str, int] = state(factory=dict)  # block whose managers registered -> tasks they finished
     _task_ids: Iterator[int] = state(factory=lambda: itertools.count(1))
     _closing: bool = state(False)
     _stopping: bool = state(False)  # the interchange was told to shut down: its connection closing is expected
     _broken: BaseException | None = state()
     _interchange: subprocess.Popen | None = state()
     _io: threading.Thread | None = state()
+    _wake_r: int = state(-1)  # the pipe that wakes the I/O thread
+    _wake_w: int = state(-1)
+    _ipc_dir: str | None = state()  # the private folder of the interchange's Unix socket
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_threshold <= self.heartbeat_period:
@@ -212,12 +217,14 @@ class HighThroughputExecutor(BlockProviderExecutor):
         )
 
     def handle_block_statuses(self, statuses: dict[str, Any]) -> None:
-        with contextlib.suppress(ExecutorError):
-            self._blocks_seen.update(m["block_id"] for m in self.command("managers"))
+        """Learn from the interchange which blocks' managers registered (it remembers them after they are
+        lost) before judging the blocks that ended: until it answers, no block is judged."""
+        if self._broken is None and any(status.terminal for status in statuses.values()):
+            self._block_tasks.update(self.command("blocks"))
         super().handle_block_statuses(statuses)
 
-    def block_worked(self, block_id: str) -> bool:
-        return block_id in self._blocks_seen
+    def tasks_run_by(self, block_id: str) -> int | None:
+        return self._block_tasks.get(block_id)
 
     def idle_blocks(self) -> list[str]:
         """Blocks whose managers run nothing (and blocks whose managers have not registered yet)."""
@@ -316,10 +323,13 @@ class HighThroughputExecutor(BlockProviderExecutor):
         return shlex.join(words)
 
     def _stop_service(self) -> None:
+        """Stop the interchange and the I/O thread, fail the tasks left and remove the private folder; after a
+        start that failed or was interrupted part way too, undoing what it had done."""
         if self._interchange is not None and self._interchange.poll() is None:
             self._stopping = True
-            with contextlib.suppress(ExecutorError):  # it may be too busy or broken to answer: it is killed below
-                self.command("shutdown", timeout=3)
+            if self._io is not None and self._io.is_alive():  # else nobody would send the request
+                with contextlib.suppress(ExecutorError):  # it may be too busy or broken to answer: killed below
+                    self.command("shutdown", timeout=3)
             try:
                 self._interchange.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -330,14 +340,17 @@ class HighThroughputExecutor(BlockProviderExecutor):
         if self._io is not None:
             self._io.join(timeout=10)
         self._fail_all(TaskCancelled(f"executor {self.label} shut down before the task finished"))
-        if self._io is not None:
+        if self._interchange is not None:
             self._link.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-        shutil.rmtree(self._ipc_dir, ignore_errors=True)
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        if self._ipc_dir is not None:
+            shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
     def set_bad_state_and_fail_all(self, exception: BaseException) -> None:
-        self._broken = exception
+        if self._broken is None:  # the first cause stays the one new submissions are told
+            self._broken = exception
         self._fail_all(exception)
 
     def _fail_all(self, exception: BaseException) -> None:
@@ -371,7 +384,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
         return future
 
     def command(self, op: str, timeout: float = _COMMAND_TIMEOUT, **fields: Any) -> Any:
-        """Ask the interchange something (`managers`, `hold_block`, `block_lost`, `shutdown`)."""
+        """Ask the interchange something (`managers`, `blocks`, `hold_block`, `block_lost`, `shutdown`)."""
         answer: Future = Future()
         self._commands.append((p.pack_json(p.COMMAND, {"op": op, **fields}), answer))
         self._wake()
@@ -399,8 +412,11 @@ class HighThroughputExecutor(BlockProviderExecutor):
         while not self._closing:
             events = dict(poller.poll(100))
             if self._wake_r in events:
-                self._outbox.wake_pending = False
+                # Read first, then clear: a submission that saw the flag set before it was cleared is sent by
+                # the `_send` below; one after it writes a new byte. Cleared first, a byte written in between
+                # would be read here with the flag left set and the pipe empty: every later wake-up lost.
                 os.read(self._wake_r, 4096)
+                self._outbox.wake_pending = False
             try:
                 if link.fileno() in events:
                     link.flush()
@@ -432,21 +448,39 @@ class HighThroughputExecutor(BlockProviderExecutor):
 
     def _receive(self) -> None:
         for frames in self._link.receive():
-            kind = p.kind_of(frames)
-            if kind == p.RESULTS:
-                pop = self._futures.pop
-                for task_id, payload in p.unpack_results(frames):
-                    future = pop(task_id, None)
-                    if future is not None:
-                        settle(future, payload)
-            elif kind == p.LOST:
-                detail = json.loads(frames[2])
-                for task_id in p.lost_ids(frames):
-                    future = self._futures.pop(task_id, None)
-                    if future is not None:
-                        future.set_exception(_lost_error(detail))
-            elif kind == p.REPLY and self._replies:
-                self._replies.popleft().set_result(p.unpack_json(frames)["reply"])
+            try:
+                kind = p.kind_of(frames)
+                if kind == p.RESULTS:
+                    pop = self._futures.pop
+                    for task_id, payload in p.unpack_results(frames):
+                        future = pop(task_id, None)
+                        if future is not None:
+                            settle(future, payload)
+                elif kind == p.LOST:
+                    ids, detail = p.unpack_lost(frames)
+                    for task_id in ids:
+                        future = self._futures.pop(task_id, None)
+                        if future is not None:
+                            future.set_exception(_lost_error(detail))
+                elif kind == p.REPLY:
+                    if self._replies:
+                        self._answer(self._replies.popleft(), frames)
+                else:
+                    raise p.ProtocolError(f"{p.NAMES[kind]} is not a message for the submitting side")
+            except p.ProtocolError as exc:  # an interchange's bug: this thread must go on, or every future hangs
+                logger.warning("dropped a malformed message from the interchange: %s", exc)
+
+    def _answer(self, answer: Future, frames: list[bytes]) -> None:
+        """Give a command's future the interchange's REPLY: its result, or an error saying why there is none."""
+        try:
+            reply = p.unpack_json(frames)
+        except p.ProtocolError as exc:
+            reply = {"error": f"a malformed reply: {exc}"}
+        if "error" in reply:
+            op = p.brief(reply.get("op"))
+            answer.set_exception(ExecutorError(self.label, f"the interchange could not do {op}: {reply['error']}"))
+        else:
+            answer.set_result(reply.get("reply"))
 
     def _interchange_died(self) -> None:
         assert self._interchange is not None
@@ -478,6 +512,8 @@ def _lost_error(detail: dict[str, Any]) -> BaseException:
     if detail.get("kind") == "WorkerLost":
         return WorkerLost(detail.get("worker"), detail.get("hostname", "?"), detail.get("detail", ""))
     where = f"block {detail.get('block_id')}, log {detail.get('log')}: {detail.get('reason')}"
+    if "done" in detail:
+        where += f" (after running {detail['done']} tasks)"
     return ManagerLost(detail.get("manager"), detail.get("hostname", "?"), where)
 
 

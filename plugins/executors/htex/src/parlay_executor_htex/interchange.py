@@ -34,18 +34,32 @@ from parlay_executor_htex.stream import Closed, Stream
 
 logger = logging.getLogger("parlay.htex.interchange")
 
+#: TCP peers to ignore at most: the oldest is forgotten first.
+_IGNORED = 4096
+
 
 class Manager:
     """What the interchange knows of one registered manager."""
 
-    __slots__ = ("block_id", "capacity", "draining", "functions", "hostname", "info", "last_seen", "outstanding")
+    __slots__ = (
+        "block_id",
+        "capacity",
+        "done",
+        "draining",
+        "functions",
+        "hostname",
+        "info",
+        "last_seen",
+        "outstanding",
+    )
 
     def __init__(self, info: dict[str, Any]):
         self.info = info
         self.block_id = str(info.get("block_id"))
         self.hostname = str(info.get("hostname"))
-        self.capacity = int(info["workers"]) + int(info.get("prefetch", 0))
+        self.capacity = p.manager_capacity(info)
         self.outstanding: set[int] = set()
+        self.done = 0  # tasks it returned results of
         self.functions: set[int] = set()
         self.draining = False
         self.last_seen = time.monotonic()
@@ -61,6 +75,7 @@ class Manager:
             "hostname": self.hostname,
             "workers": self.info.get("workers"),
             "tasks": len(self.outstanding),
+            "done": self.done,
             "draining": self.draining,
             "log": self.info.get("log"),
             "pid": self.info.get("pid"),
@@ -105,6 +120,10 @@ class Interchange:
             self.listener.setblocking(False)
             self.poller.register(self.listener.fileno(), zmq.POLLIN)
         self.managers: dict[bytes, Manager] = {}
+        self.ignored: dict[bytes, None] = {}  # TCP peers refused or that broke the protocol, oldest first
+        # every block whose managers registered -> tasks its managers that are gone had finished: whether a
+        # block's workers ever ran is still known after its managers were lost
+        self.block_tasks: dict[str, int] = {}
         self.queue: list[tuple[int, int, int, bytes]] = []  # (priority, task id, function id, payload)
         self.functions: dict[int, bytes] = {}
         self.heartbeat_period = float(config["heartbeat_period"])
@@ -125,7 +144,7 @@ class Interchange:
                 if client in events:
                     self.client.flush()
                     for frames in self.client.receive():
-                        self._handle(self._from_client, b"client", frames)
+                        self._from_client(frames)
                 if self.workers in events:
                     self._drain()
                 for fd in events.keys() & self.local.keys():
@@ -156,16 +175,23 @@ class Interchange:
             if not wire.readable(self.workers):
                 return
             identity, *frames = wire.receive(self.workers)
-            self._handle(self._from_manager, identity, frames)
+            try:
+                self._from_manager(identity, frames)
+            except Closed:
+                raise
+            except Exception as exc:  # whatever arrives, the interchange keeps serving the others
+                self._ignore(identity, exc)
 
-    @staticmethod
-    def _handle(handler: Any, identity: bytes, frames: list[bytes]) -> None:
-        try:
-            handler(identity, frames)
-        except Closed:
-            raise
-        except Exception as exc:  # whatever arrives, the interchange keeps serving the others
-            logger.warning("dropped a malformed message from %s: %r", identity.hex(), exc)
+    def _ignore(self, identity: bytes, exc: Exception) -> None:
+        """Hear no more from a TCP peer that broke the protocol or was refused (ZeroMQ cannot close one
+        peer's connection): a manager is lost, and whatever the peer sends from now on is dropped unread."""
+        if identity in self.managers:
+            self._lose_manager(identity, _why(exc))
+        else:
+            logger.warning("ignoring %s from now on: %s", identity.hex(), _why(exc))
+        self.ignored[identity] = None
+        if len(self.ignored) > _IGNORED:
+            del self.ignored[next(iter(self.ignored))]
 
     # --- managers on this host -------------------------------------------------------------------
 
@@ -193,60 +219,80 @@ class Interchange:
             self._drop_local(fd, f"its connection closed ({exc})")
             return
         for frames in messages:
-            if stream.name is None and not self._name_local(stream, frames):
-                continue
-            assert stream.name is not None
-            self._handle(self._from_manager, stream.name, frames)
+            try:
+                self._from_manager(stream.name or self._name_local(stream, frames), frames)
+            except Closed:
+                raise
+            except Exception as exc:  # close this connection, and only this one
+                self._drop_local(fd, _why(exc))
+                return
 
-    def _name_local(self, stream: Stream, frames: list[bytes]) -> bool:
+    def _name_local(self, stream: Stream, frames: list[bytes]) -> bytes:
         """A local manager's first message must be its REGISTER: the id in it names the connection."""
-        try:
-            if p.kind_of(frames) != p.REGISTER:
-                raise p.ProtocolError("the first message of a connection must be REGISTER")
-            name = bytes.fromhex(p.unpack_json(frames)["id"])
-            if not name or name in self.local_named or name in self.managers:
-                raise p.ProtocolError("a missing or duplicate manager id")
-        except Exception as exc:
-            logger.warning("dropped a malformed message from a manager on this host: %r", exc)
-            return False
+        if p.kind_of(frames) != p.REGISTER:
+            raise p.ProtocolError("the first message of a connection must be REGISTER")
+        name = p.manager_id(p.unpack_json(frames))
+        if name in self.local_named or name in self.managers or name in self.ignored:
+            raise p.ProtocolError(f"manager id {name.hex()} is taken")
         stream.name = name
         self.local_named[name] = stream
-        return True
+        return name
 
     def _drop_local(self, fd: int, reason: str) -> None:
         stream = self.local.pop(fd)
         self.poller.unregister(fd)
         self.writing.discard(fd)
-        if stream.name is None:
-            logger.warning("a connection from this host that never registered closed: %s", reason)
+        if stream.name in self.managers:
+            self._lose_manager(stream.name, reason)
         else:
-            if stream.name in self.managers:
-                self._lose_manager(stream.name, reason)
+            logger.warning("closed a connection from this host of no registered manager: %s", reason)
+        if stream.name is not None:
             del self.local_named[stream.name]
         stream.close()
 
     # --- the client -------------------------------------------------------------------------------
 
-    def _from_client(self, identity: bytes, frames: list[bytes]) -> None:
-        kind = p.kind_of(frames)
-        if kind == p.TASKS:
-            entries = p.task_entries(frames)
-            if self.queue or not self._forward(frames, entries):
-                push = heapq.heappush
-                for task_id, priority, function, payload in p.unpack_tasks(frames, entries):
-                    push(self.queue, (priority, task_id, function, payload))
-        elif kind == p.FUNCTION:
-            (number,) = p.FUNC_ID.unpack(frames[1])
-            self.functions[number] = frames[2]
-        elif kind == p.COMMAND:
-            self._command(p.unpack_json(frames))
-        else:
-            raise p.ProtocolError(f"{p.NAMES[kind]} is not a client message")
+    def _from_client(self, frames: list[bytes]) -> None:
+        try:
+            kind = p.kind_of(frames)
+            if kind == p.TASKS:
+                entries = p.task_entries(frames)
+                if self.queue or not self._forward(frames, entries):
+                    push = heapq.heappush
+                    for task_id, priority, function, payload in p.unpack_tasks(frames, entries):
+                        push(self.queue, (priority, task_id, function, payload))
+            elif kind == p.FUNCTION:
+                number, function = p.unpack_function(frames)
+                self.functions[number] = function
+            elif kind == p.COMMAND:
+                self._to_client(p.pack_json(p.REPLY, self._answer(frames)))
+            else:
+                raise p.ProtocolError(f"{p.NAMES[kind]} is not a client message")
+        except Closed:
+            raise
+        except Exception as exc:  # a bug of the submitting side: its only connection stays open
+            logger.warning("dropped a malformed message from the submitting process: %s", _why(exc))
 
-    def _command(self, command: dict[str, Any]) -> None:
+    def _answer(self, frames: list[bytes]) -> dict[str, Any]:
+        """The REPLY to a COMMAND, an error if it cannot be done: the client pairs each COMMAND with a REPLY."""
+        command: dict[str, Any] = {}
+        try:
+            command = p.unpack_json(frames)
+            return {"op": command.get("op"), "reply": self._command(command)}
+        except Closed:
+            raise
+        except Exception as exc:
+            logger.warning("could not do command %s: %s", p.brief(command.get("op")), _why(exc))
+            return {"op": command.get("op"), "error": _why(exc)}
+
+    def _command(self, command: dict[str, Any]) -> Any:
         op = command.get("op")
         if op == "managers":
             reply: Any = [m.describe(i) for i, m in self.managers.items()]
+        elif op == "blocks":
+            reply = dict(self.block_tasks)
+            for manager in self.managers.values():
+                reply[manager.block_id] += manager.done
         elif op == "hold_block":
             held = [i for i, m in self.managers.items() if m.block_id == str(command["block_id"])]
             for identity in held:
@@ -261,8 +307,8 @@ class Interchange:
             self.running = False
             reply = {"stopping": True}
         else:
-            raise p.ProtocolError(f"unknown command {op!r}")
-        self._to_client(p.pack_json(p.REPLY, {"op": op, "reply": reply}))
+            raise p.ProtocolError(f"unknown command {p.brief(op)}")
+        return reply
 
     def _to_client(self, frames: list[bytes]) -> None:
         self.client.send(frames)
@@ -270,38 +316,45 @@ class Interchange:
     # --- managers ---------------------------------------------------------------------------------
 
     def _from_manager(self, identity: bytes, frames: list[bytes]) -> None:
-        kind = p.kind_of(frames)
+        """Handle a manager's message; raises if it breaks the protocol, which ends what the interchange
+        hears from that peer."""
         manager = self.managers.get(identity)
-        if kind == p.REGISTER:
-            self._register(identity, p.unpack_json(frames))
-            return
         if manager is None:
-            logger.warning("%s from unregistered manager %s dropped", p.NAMES[kind], identity.hex())
+            if identity not in self.ignored:
+                self._register(identity, frames)
             return
+        kind = p.kind_of(frames)
         manager.last_seen = time.monotonic()
         if kind == p.RESULTS:
-            manager.outstanding.difference_update(p.result_ids(frames))
+            done = p.result_ids(frames)
+            manager.outstanding.difference_update(done)
+            manager.done += len(done)
             self._to_client(frames)
         elif kind == p.LOST:
-            manager.outstanding.difference_update(p.lost_ids(frames))
+            manager.outstanding.difference_update(p.unpack_lost(frames)[0])
             self._to_client(frames)
         elif kind == p.CAPACITY:
-            (manager.capacity,) = p.FUNC_ID.unpack(frames[1])
+            manager.capacity = p.unpack_capacity(frames)
         elif kind == p.DRAIN:
             manager.draining = True
             logger.info("manager %s (block %s) is draining", identity.hex(), manager.block_id)
         elif kind != p.HEARTBEAT:
-            raise p.ProtocolError(f"{p.NAMES[kind]} is not a manager message")
+            raise p.ProtocolError(f"{p.NAMES[kind]} is not a message of a registered manager")
 
-    def _register(self, identity: bytes, info: dict[str, Any]) -> None:
+    def _register(self, identity: bytes, frames: list[bytes]) -> None:
+        """Register a manager from its first message, which must be a REGISTER of the same versions."""
+        kind = p.kind_of(frames)
+        if kind != p.REGISTER:
+            raise p.ProtocolError(f"{p.NAMES[kind]} from a manager that has not registered")
+        info = p.unpack_json(frames)
         expected = {"python": self.config["python"], "parlay": self.config["parlay"]}
         mismatch = {k: info.get(k) for k, v in expected.items() if info.get(k) != v}
         if mismatch:
-            reason = f"version mismatch: manager has {mismatch}, the submitting side has {expected}"
-            logger.warning("manager %s refused: %s", identity.hex(), reason)
+            reason = f"version mismatch: manager has {p.brief(mismatch)}, the submitting side has {expected}"
             self._to_manager(identity, p.pack_json(p.REGISTERED, {"accepted": False, "reason": reason}))
-            return
-        self.managers[identity] = Manager(info)
+            raise p.ProtocolError(f"refused: {reason}")
+        manager = self.managers[identity] = Manager(info)
+        self.block_tasks.setdefault(manager.block_id, 0)
         logger.info("manager %s registered: %s", identity.hex(), info)
         self._to_manager(identity, p.pack_json(p.REGISTERED, {"accepted": True}))
 
@@ -360,7 +413,10 @@ class Interchange:
     def _send_functions(self, identity: bytes, manager: Manager, numbers: set[int]) -> bool:
         """Send the manager the functions among `numbers` it has not had yet."""
         for number in numbers - manager.functions:
-            if not self._to_manager(identity, [p.header(p.FUNCTION), p.FUNC_ID.pack(number), self.functions[number]]):
+            function = self.functions.get(number)
+            if function is None:  # never sent by the client: the worker answers the task with that error
+                continue
+            if not self._to_manager(identity, [p.header(p.FUNCTION), p.FUNC_ID.pack(number), function]):
                 return False
             manager.functions.add(number)
         return True
@@ -377,7 +433,14 @@ class Interchange:
 
     def _lose_manager(self, identity: bytes, reason: str) -> None:
         manager = self.managers.pop(identity)
-        logger.warning("manager %s (block %s) lost: %s", identity.hex(), manager.block_id, reason)
+        self.block_tasks[manager.block_id] += manager.done
+        logger.warning(
+            "manager %s (block %s) lost after running %d tasks: %s",
+            identity.hex(),
+            manager.block_id,
+            manager.done,
+            reason,
+        )
         if manager.outstanding:
             detail = {"kind": "ManagerLost", "reason": reason, **manager.describe(identity)}
             self._to_client([p.header(p.LOST), p.pack_ids(sorted(manager.outstanding)), json.dumps(detail).encode()])
@@ -395,6 +458,11 @@ class Interchange:
         if self.listener is not None:
             self.listener.close()
         self.context.destroy(linger=0)
+
+
+def _why(exc: Exception) -> str:
+    """What a peer did wrong, for the log: a protocol error says it; anything else also names its type."""
+    return str(exc) if isinstance(exc, p.ProtocolError) else repr(exc)
 
 
 def local_address(ipc_dir: str) -> str:
