@@ -1,5 +1,6 @@
 """`parlay cleanup RUN_DIR`: what it does with the journal of a run whose submitter died, with LocalProvider
-jobs (real process groups) and with a journal naming a provider that is not installed."""
+jobs (real process groups), with a journal naming a provider that is not installed, and with journals that a
+killed run left incomplete or that are corrupt."""
 
 import contextlib
 import json
@@ -56,6 +57,34 @@ def test_a_provider_that_is_not_installed_is_an_error_naming_it(tmp_path):
     assert answer.returncode == 1
     assert "could not clean up jobs 7" in answer.stdout and "no provider named 'pbs-ultra'" in answer.stdout
     assert "1 error" in answer.stdout
+
+
+def test_a_journal_cut_short_by_a_kill_still_cleans_up_its_whole_lines(tmp_path):
+    run_dir = tmp_path / "runinfo" / "000"
+    jobs = orphaned_run(run_dir)
+    try:
+        with open(run_dir / JOURNAL, "a") as journal:
+            journal.write('{"time": 1.5, "provider": "local", "label": "orph')  # killed while writing this line
+        done = run_cleanup(run_dir)
+    finally:
+        for job in jobs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(job), signal.SIGKILL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "cancelled 2 jobs" in done.stdout
+    assert f"  warning: {run_dir / JOURNAL} ends with an incomplete line (its run was killed while writing it?)" in (
+        done.stdout
+    )
+
+
+def test_a_corrupt_journal_names_the_file_and_the_line(tmp_path):
+    entry = {"provider": "local", "label": "site", "job_id": "7", "job_name": "parlay.site.block-0",
+             "event": "submitted", "options": {"label": "site"}}  # fmt: skip
+    (tmp_path / JOURNAL).write_text(json.dumps(entry) + "\n" + "\x00\x00\x00\n" + json.dumps(entry) + "\n")
+    answer = run_cleanup(tmp_path)
+    assert answer.returncode == 1
+    assert f"  {tmp_path / JOURNAL}, line 2, is not a job entry (JSONDecodeError: " in answer.stdout, answer.stdout
+    assert "repair or delete that line" in answer.stdout and "Traceback" not in answer.stdout + answer.stderr
 
 
 def test_not_a_run_directory(tmp_path):

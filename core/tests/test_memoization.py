@@ -1,14 +1,18 @@
-"""Memoization and checkpointing, across runs."""
+"""Memoization and checkpointing, across runs; checkpoints that a killed run left incomplete, corrupt ones,
+and checkpoints that cannot be written."""
 
 import os
+import pickle
+import warnings
 from pathlib import Path
 
 import pytest
 
 import parlay
 from parlay import Config, File, python_app
-from parlay.dataflow.memoization import id_for_memo, load_checkpoint
-from parlay.errors import BadCheckpoint, UnhashableArgument
+from parlay.dataflow import current
+from parlay.dataflow.memoization import CHECKPOINT_FILE, MAGIC, id_for_memo, load_checkpoint
+from parlay.errors import BadCheckpoint, RunFileWarning, UnhashableArgument
 from parlay.utils import get_all_checkpoints, get_last_checkpoint
 
 TIMEOUT = 60
@@ -165,12 +169,96 @@ def test_explicit_checkpoint_files(run_dir):
     assert CALLS == [6, 6]
 
 
-def test_bad_checkpoint(tmp_path):
-    with pytest.raises(BadCheckpoint, match="cannot read checkpoint"):
+def checkpointed(run_dir, *values):
+    """A run that checkpointed `square` of each value; its checkpoint directory."""
+    with parlay.load(Config(run_dir=run_dir, checkpoint_mode="task_exit")):
+        for value in values:
+            square(value).result(TIMEOUT)
+    [directory] = get_all_checkpoints(run_dir)
+    return directory
+
+
+def test_a_checkpoint_cut_short_keeps_its_whole_entries(run_dir):
+    """A run killed while it appended an entry leaves it incomplete: wherever it was cut, the entries before it
+    load, with a warning naming the file."""
+    directory = checkpointed(run_dir, 1, 2)
+    path = os.path.join(directory, CHECKPOINT_FILE)
+    data = open(path, "rb").read()
+    whole = len(data) - len(pickle.dumps({"hash": "x" * 64, "result": 4}, protocol=5)) - 12  # where entry 2 starts
+    for end in range(whole + 1, len(data)):
+        with open(path, "wb") as stream:
+            stream.write(data[:end])
+        with pytest.warns(RunFileWarning, match=f"checkpoint {path} ends with an incomplete entry") as caught:
+            assert list(load_checkpoint(directory).values()) == [1], end
+        assert len(caught) == 1
+    with open(path, "wb") as stream:
+        stream.write(data[: len(MAGIC) // 2])  # killed before its first entry
+    assert load_checkpoint(directory) == {}
+
+
+@pytest.mark.parametrize("where", ["header", "pickle"])
+def test_a_corrupt_checkpoint_names_the_file_and_what_to_do(run_dir, where):
+    directory = checkpointed(run_dir, 1, 2)
+    path = os.path.join(directory, CHECKPOINT_FILE)
+    data = bytearray(open(path, "rb").read())
+    data[len(MAGIC) + (1 if where == "header" else 20)] ^= 0xFF  # in the first entry
+    open(path, "wb").write(data)
+    CALLS.clear()
+    with pytest.raises(BadCheckpoint) as info:
+        parlay.load(Config(run_dir=run_dir, checkpoint_mode="task_exit"))
+    assert str(info.value) == (
+        f"checkpoint {path} is corrupt at byte {len(MAGIC)}; delete {directory} (its results are computed again) "
+        "or leave it out of Config(checkpoint_files=...)"
+    )
+    assert info.value.__cause__ is None and info.value.__context__ is None, "no traceback from the unpickler"
+    assert current.get() is None
+    with parlay.load(Config(run_dir=run_dir, checkpoint_files=[])):  # the remedy
+        assert square(2).result(TIMEOUT) == 4
+    assert CALLS == [2]
+
+
+class Gone:
+    pass
+
+
+@python_app(cache=True)
+def make_gone():
+    return Gone()
+
+
+def test_a_result_that_cannot_be_loaded_any_more(run_dir, monkeypatch):
+    with parlay.load(Config(run_dir=run_dir, checkpoint_mode="dfk_exit")):
+        make_gone().result(TIMEOUT)
+    [directory] = get_all_checkpoints(run_dir)
+    monkeypatch.delitem(globals(), "Gone")  # as if its module had changed since
+    cannot = r"holds a result that cannot be loaded \(at byte \d+: AttributeError"
+    with pytest.raises(BadCheckpoint, match=cannot) as info:
+        load_checkpoint(directory)
+    assert info.value.__cause__ is None and info.value.__suppress_context__, "no traceback from the unpickler"
+
+
+def test_files_that_are_not_checkpoints(tmp_path):
+    with pytest.raises(BadCheckpoint, match=f"cannot read checkpoint {tmp_path}/nowhere/tasks.pkl: No such file"):
         load_checkpoint(str(tmp_path / "nowhere"))
     (tmp_path / "tasks.pkl").write_bytes(b"\x80\x05garbage")
-    with pytest.raises(BadCheckpoint, match="is corrupt"):
+    with pytest.raises(BadCheckpoint, match=f"{tmp_path}/tasks.pkl is not a parlay checkpoint; delete {tmp_path}"):
         load_checkpoint(str(tmp_path))
+
+
+def test_a_checkpoint_that_cannot_be_written_warns_once_and_the_run_goes_on(run_dir):
+    """Its results are kept, and written by the first checkpoint that can."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with parlay.load(Config(run_dir=run_dir, checkpoint_mode="task_exit")) as dfk:
+            blocked = dfk.memoizer.checkpoint_dir
+            Path(blocked).write_text("a file where the checkpoint folder goes")
+            assert [square(n).result(TIMEOUT) for n in range(3)] == [0, 1, 4]
+            os.unlink(blocked)
+    assert [str(w.message) for w in caught] == [
+        f"cannot write the checkpoint {blocked}/tasks.pkl ([Errno 17] File exists: '{blocked}'); the run goes on, "
+        "and the next checkpoint tries again"
+    ], "one warning for three failed checkpoints"
+    assert sorted(load_checkpoint(blocked).values()) == [0, 1, 4]
 
 
 def test_no_checkpoints_yet(tmp_path):

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from parlay.errors import ParlayError
+from parlay.errors import BadJournal, ParlayError, RunFileWarning
 from parlay.plugins import registry
 from parlay.providers.base import JOURNAL, read_journal
 
@@ -79,7 +80,15 @@ def cleanup_command(args: argparse.Namespace) -> int:
     total = failures = 0
     for run in runs:
         print(f"{run}:")
-        cancelled, errors = cleanup_run(run, dry_run=args.dry_run)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RunFileWarning)
+            try:
+                cancelled, errors = cleanup_run(run, dry_run=args.dry_run)
+            except BadJournal as exc:
+                print(f"  {exc}")
+                cancelled, errors = 0, 1
+        for warning in caught:
+            print(f"  warning: {warning.message}")
         total += cancelled
         failures += errors
     verb = "would cancel" if args.dry_run else "cancelled"

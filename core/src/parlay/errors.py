@@ -133,6 +133,11 @@ class BadCheckpoint(DataFlowException):
     """A checkpoint file could not be read."""
 
 
+class RunFileWarning(UserWarning):
+    """A file of the run (log, checkpoint, job journal) could not be written or was left incomplete; the run
+    goes on without it."""
+
+
 class UnhashableArgument(DataFlowException, ValueError):
     """An argument of a memoized app has a type parlay does not know how to hash."""
 
@@ -213,6 +218,10 @@ class ScalingFailed(ExecutorError):
     """Adding or removing blocks failed."""
 
 
+class ScalingWarning(UserWarning):
+    """The provider refused to start a block; parlay tries again later."""
+
+
 class WorkerLost(ParlayError):
     """The worker process running a task died before returning a result."""
 
@@ -250,6 +259,10 @@ class TaskCancelled(ParlayError):
 
 class ExecutionProviderException(ParlayError):
     """Base class of provider errors."""
+
+
+class BadJournal(ExecutionProviderException):
+    """A run's job journal (`jobs.jsonl`) holds a line that is not a job entry."""
 
 
 class SubmitException(ExecutionProviderException):

@@ -110,7 +110,9 @@ class BashRunner(_Runner):
 # --- bash commands ----------------------------------------------------------------------------------
 
 _live_groups: set[int] = set()
-_live_lock = threading.Lock()
+#: Re-entrant: a second Ctrl-C kills the commands from a signal handler, which may interrupt this very thread
+#: while it holds the lock.
+_live_lock = threading.RLock()
 
 
 def run_command(command: str, stdout: Any, stderr: Any, walltime: float | None, name: str) -> int:

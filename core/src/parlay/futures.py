@@ -52,10 +52,11 @@ class SharedConditionFuture(Future):
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
             while self._state not in _DONE_STATES:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                remaining = _SIGNAL_CHECK if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
                     return
-                self._condition.wait(remaining)
+                # never unbounded: a Ctrl-C that comes just before the main thread blocks is only seen when it wakes
+                self._condition.wait(min(remaining, _SIGNAL_CHECK))
 
     # A finished future never changes again: its outcome is read without taking the shared condition.
 
@@ -78,6 +79,8 @@ class SharedConditionFuture(Future):
 #: Reentrant (the default), so `concurrent.futures.wait` may hold one for several futures at once.
 _CONDITIONS = tuple(threading.Condition() for _ in range(64))
 _DONE_STATES = (_base.FINISHED, _base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
+#: The longest a wait blocks before the waiting thread looks for signals (seconds).
+_SIGNAL_CHECK = 0.5
 _CANCELLED_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
 
 

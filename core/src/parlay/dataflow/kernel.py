@@ -8,9 +8,11 @@ import logging
 import operator
 import os
 import random
+import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Mapping
 from concurrent.futures import CancelledError, Future
 from functools import partial
@@ -19,7 +21,7 @@ from typing import Any
 
 from parlay.apps import AUTO_LOGNAME, AppBase, PythonApp
 from parlay.config import Config, parse_duration
-from parlay.dataflow import current
+from parlay.dataflow import current, interrupts
 from parlay.dataflow.dependencies import RESOLVERS
 from parlay.dataflow.memoization import Memoizer, get_all_checkpoints
 from parlay.dataflow.rundirs import make_run_dir
@@ -31,6 +33,7 @@ from parlay.errors import (
     DependencyError,
     JoinError,
     NoDataFlowKernelError,
+    RunFileWarning,
     TaskCancelled,
     UnhashableArgument,
 )
@@ -47,6 +50,8 @@ INTERNAL_EXECUTOR = "_parlay_internal"
 #: The empty mapping every task without keyword arguments or resource specification shares.
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 _TASK_LOGS_PER_DIR = 10_000
+#: States of tasks no executor holds: at cleanup they are dropped first, so their dependents are dropped too.
+_WAITING = frozenset({States.pending, States.joining})
 
 
 class DataFlowKernel:
@@ -61,10 +66,10 @@ class DataFlowKernel:
         self.hooks = get_hooks().for_run(config.plugins, config.disable_plugins)
         try:
             self.hooks.configure(config=config)  # site plugins check or adjust the config first
+            self.run_dir = make_run_dir(config.run_dir)  # a folder it cannot write to is a ConfigurationError
         except BaseException:
             self.hooks.close()
             raise
-        self.run_dir = make_run_dir(config.run_dir)
         self.run_id = str(uuid.uuid4())
         self._log_handler = _start_logging(self.run_dir) if config.initialize_logging else None
         logger.info("parlay run %s starting in %s", self.run_id, self.run_dir)
@@ -79,7 +84,19 @@ class DataFlowKernel:
         self._on_exec_done = self._exec_done  # one bound method for every task
         self.tasks: dict[int, TaskRecord] = {}
         self.task_state_counts: collections.Counter[States] = collections.Counter()
+        self._checkpoint_stop = threading.Event()
+        self.executors: dict[str, ParlayExecutor] = {}
+        self._starting: ParlayExecutor | None = None  # the executor whose start() runs
+        self._strategy: Strategy | None = None
+        try:
+            self._start(config)
+        except BaseException as exc:
+            self._abandon_start(exc)
+            raise
+        self.hooks.workflow_started(dfk=self, run_id=self.run_id, run_dir=self.run_dir)
 
+    def _start(self, config: Config) -> None:
+        """Load the checkpoints, start the executors, then the scaling strategy."""
         if config.checkpoint_files is not None:
             checkpoint_files = list(config.checkpoint_files)
         elif config.checkpoint_mode is not None:
@@ -87,31 +104,41 @@ class DataFlowKernel:
         else:
             checkpoint_files = []
         self.memoizer = Memoizer(self.run_dir, config.app_cache, checkpoint_files)
-        self._checkpoint_stop = threading.Event()
         if config.checkpoint_mode == "periodic":
             period = parse_duration(config.checkpoint_period, "Config.checkpoint_period")
             threading.Thread(
                 target=self._checkpoint_periodically, args=(period,), name="parlay-checkpoint", daemon=True
             ).start()
 
-        self.executors: dict[str, ParlayExecutor] = {}
         user_executors = config.executors or [ThreadPoolExecutor()]
         internal = ThreadPoolExecutor(label=INTERNAL_EXECUTOR, max_threads=config.internal_tasks_max_threads)
-        try:
-            for executor in [*user_executors, internal]:
-                self._start_executor(executor)
-        except BaseException:
-            self._shutdown_executors()
-            self.hooks.close()
-            self._stop_logging()
-            raise
+        for executor in [*user_executors, internal]:
+            self._start_executor(executor)
         self._user_labels = [e.label for e in user_executors]
         block_executors = [e for e in user_executors if isinstance(e, BlockProviderExecutor)]
-        self._strategy = None
         if block_executors:
             self._strategy = Strategy(block_executors, config.strategy, config.strategy_period, config.max_idletime)
             self._strategy.start()
-        self.hooks.workflow_started(dfk=self, run_id=self.run_id, run_dir=self.run_dir)
+
+    def _abandon_start(self, exc: BaseException) -> None:
+        """Stop what a start that failed (or was interrupted) had started, the executor it was starting
+        included, and say why in the run's log."""
+        logger.error("run %s could not start (%s); stopping what had started", self.run_id, _brief(exc), exc_info=exc)
+        with interrupts.held(self.run_dir, urgent=isinstance(exc, (KeyboardInterrupt, SystemExit))):
+            self._checkpoint_stop.set()
+            if self._strategy is not None:
+                self._strategy.stop()
+            starting = self._starting
+            if starting is not None and self.executors.get(starting.label) is not starting:
+                try:
+                    starting.shutdown()  # what it had started: a service, blocks, a private folder
+                except Exception:
+                    logger.exception("executor %s failed to shut down", starting.label)
+            self._shutdown_executors()
+            self.hooks.close()
+            self._stop_logging()
+        if interrupts.terminated or isinstance(exc, KeyboardInterrupt):
+            interrupts.say(f"parlay: run {self.run_dir} stopped {_stopped_by(exc)} while it started")
 
     # --- submitting -------------------------------------------------------------------------------
 
@@ -298,10 +325,7 @@ class DataFlowKernel:
 
     def _handle_result(self, record: TaskRecord, exec_fu: Future) -> None:
         if exec_fu.cancelled():
-            if self._cleanup_called:
-                self._task_failed(record, self._dropped(record))
-            else:
-                self._finish(record, States.cancelled)
+            self._finish(record, States.cancelled, exc=self._dropped(record) if self._cleanup_called else None)
             return
         exc = exec_fu.exception()
         if exc is not None:
@@ -316,7 +340,7 @@ class DataFlowKernel:
         record.fail_count += 1
         record.fail_history = [*record.fail_history, repr(exc)]
         if self._cleanup_called or isinstance(exc, TaskCancelled) or not self.config.retries:
-            self._finish(record, States.failed, exc=exc)
+            self._finish(record, States.cancelled if isinstance(exc, TaskCancelled) else States.failed, exc=exc)
             return
         cost: float = 1
         if self.config.retry_handler is not None:
@@ -381,10 +405,10 @@ class DataFlowKernel:
             if self.config.checkpoint_mode == "task_exit":
                 self.memoizer.checkpoint()
         future = record.app_fu
-        if state is States.cancelled:
-            future._cancel_future()
-        elif exc is not None:
+        if exc is not None:  # a task dropped at cleanup is cancelled, and its future raises `TaskCancelled`
             future.set_exception(exc)
+        elif state is States.cancelled:
+            future._cancel_future()
         else:
             future.set_result(result)
         future._done_callbacks = ()  # they have run; a finished future calls new ones at once
@@ -460,6 +484,7 @@ class DataFlowKernel:
             if getattr(provider, "script_dir", None) is None:
                 provider.script_dir = os.path.join(self.run_dir, "submit_scripts")
                 os.makedirs(provider.script_dir, exist_ok=True)
+        self._starting = executor
         executor.start()
         self.executors[executor.label] = executor
         self.hooks.executor_started(executor=executor)
@@ -475,21 +500,51 @@ class DataFlowKernel:
     def _dropped(self, record: TaskRecord) -> TaskCancelled:
         return TaskCancelled(f"task {record.id} ({record.func_name}) was dropped: the DataFlowKernel was cleaned up")
 
+    def _drop_unfinished(self, states: frozenset[States] | None = None) -> None:
+        """Cancel the tasks that have not finished (those in `states`, if given); their futures raise
+        `TaskCancelled`."""
+        with self._lock:
+            dropped = [
+                (record, self._dropped(record))
+                for record in list(self.tasks.values())
+                if record.status not in FINAL_STATES and (states is None or record.status in states)
+            ]
+            for record, exc in dropped:
+                self._set_state(record, States.cancelled, exc)
+        for record, exc in dropped:
+            self._settle(record, States.cancelled, None, exc)
+
     def cleanup(self) -> None:
-        """Stop the run: executors shut down, unfinished tasks fail with `TaskCancelled`. Safe to call twice."""
+        """Stop the run: executors shut down, unfinished tasks are cancelled (their futures raise
+        `TaskCancelled`). Safe to call twice. Ctrl-C or SIGTERM during it lets it finish; a second one quits
+        at once."""
+        self._stop()
+
+    def _stop(self, cause: BaseException | None = None, at_exit: bool = False) -> None:
+        """`cleanup()` of a run stopped by `cause` (an exception leaving its `with` block) or at interpreter exit:
+        then a signal quits at once, and one line on stderr says how the run stopped and what it cancelled."""
         with self._lock:
             if self._cleanup_called:
                 return
             self._cleanup_called = True
+        with interrupts.held(self.run_dir, urgent=at_exit or isinstance(cause, (KeyboardInterrupt, SystemExit))):
+            before = self.task_state_counts[States.cancelled]
+            self._clean_up()
+            cancelled = self.task_state_counts[States.cancelled] - before
+            if (cause is not None or at_exit) and (cancelled or interrupts.terminated):
+                how = "at exit" if cause is None and not interrupts.terminated else _stopped_by(cause)
+                tasks = f"; {cancelled} unfinished task{'' if cancelled == 1 else 's'} cancelled" if cancelled else ""
+                interrupts.say(f"parlay: run {self.run_dir} stopped {how}{tasks}")
+
+    def _clean_up(self) -> None:
         logger.info("cleaning up run %s", self.run_id)
         self._checkpoint_stop.set()
         if self._strategy is not None:
             self._strategy.stop()
+        self._drop_unfinished(_WAITING)
         self._shutdown_executors()
         kill_running_commands()  # bash commands of in-process executors run in sessions of their own
-        for record in list(self.tasks.values()):
-            if record.status not in FINAL_STATES:
-                self._finish(record, States.failed, exc=self._dropped(record))
+        self._drop_unfinished()
         if self.config.checkpoint_mode is not None:
             self.memoizer.checkpoint()
         counts = {state.value: n for state, n in self.task_state_counts.items() if n}
@@ -498,6 +553,7 @@ class DataFlowKernel:
         self.hooks.close()
         current.clear(self)
         self._stop_logging()
+
 
     def _stop_logging(self) -> None:
         if self._log_handler is not None:
@@ -514,7 +570,7 @@ class DataFlowKernel:
             return
         if mode == "wait" and exc_type is None:
             self.wait_for_current_tasks()
-        self.cleanup()
+        self._stop(exc)
 
     def __repr__(self) -> str:
         return f"<DataFlowKernel {self.run_dir}>"
@@ -531,8 +587,31 @@ def _describe(future: Future) -> str:
     return f"task {tid}" if tid is not None else repr(future)
 
 
+def _stopped_by(cause: BaseException | None) -> str:
+    if interrupts.terminated:
+        return "by SIGTERM"
+    return "by Ctrl-C" if isinstance(cause, KeyboardInterrupt) else f"by {type(cause).__name__}"
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class _RunLog(logging.FileHandler):
+    """`runinfo/NNN/parlay.log`. A write that fails (a full disk) is warned about once, not with a traceback
+    per record, and the run goes on."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            text = f"cannot write the log {self.baseFilename} ({sys.exc_info()[1]}); the run goes on"
+            warnings.warn_explicit(text, RunFileWarning, "parlay", 0)
+
+
 def _start_logging(run_dir: str) -> logging.Handler:
-    handler = logging.FileHandler(os.path.join(run_dir, "parlay.log"))
+    handler = _RunLog(os.path.join(run_dir, "parlay.log"))
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s:%(lineno)d %(threadName)s %(levelname)s %(message)s"))
     root = logging.getLogger("parlay")
     if root.level == logging.NOTSET or root.level > logging.INFO:

@@ -1,16 +1,16 @@
 """The process-wide DataFlowKernel behind `parlay.load`, `parlay.dfk`, `parlay.clear` and friends.
 
-Loading also makes the run safe to stop: interpreter exit (including Ctrl-C) and SIGTERM clean it up.
+Loading also makes the run safe to stop: interpreter exit (including Ctrl-C) and SIGTERM clean it up
+(`parlay.dataflow.interrupts`).
 """
 
 from __future__ import annotations
 
 import atexit
-import signal
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from parlay.dataflow import current
+from parlay.dataflow import current, interrupts
 from parlay.dataflow.current import dfk
 from parlay.dataflow.kernel import DataFlowKernel
 from parlay.errors import ConfigurationError
@@ -33,12 +33,12 @@ def load(config: Config | None = None) -> DataFlowKernel:
     with _lock:
         if current.get() is not None:
             raise ConfigurationError("Config has already been loaded; call parlay.clear() or dfk().cleanup() first")
+        interrupts.install_sigterm_handler()  # first: SIGTERM while the run starts stops what has started
         kernel = DataFlowKernel(config)
         current.make_current(kernel)
         if not _atexit_registered:
             atexit.register(_cleanup_at_exit)
             _atexit_registered = True
-        _install_sigterm_handler()
         return kernel
 
 
@@ -55,17 +55,4 @@ def wait_for_current_tasks() -> None:
 def _cleanup_at_exit() -> None:
     kernel = current.get()
     if kernel is not None:
-        kernel.cleanup()
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    # Unwind the main thread like Ctrl-C does; cleanup then runs at interpreter exit.
-    raise SystemExit(128 + signum)
-
-
-def _install_sigterm_handler() -> None:
-    """Turn SIGTERM into a clean exit, unless the program already handles it."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        kernel._stop(at_exit=True)

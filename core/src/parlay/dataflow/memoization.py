@@ -1,6 +1,11 @@
 """Memoization: a task's hash from its function and arguments, the in-run memo table, and checkpoints
 (this run's, and those of earlier runs).
 
+A checkpoint (`runinfo/NNN/checkpoint/tasks.pkl`) is appended to, one entry per result: a header (the
+entry's length and checksums) and the pickled `{"hash": ..., "result": ...}`. Each checkpoint is synced to
+disk before the next begins, so a run killed while writing one leaves at most an incomplete last entry, which
+a later run skips with a warning. A checksum that does not match is a corrupt file: an error names it.
+
 Teach parlay to hash a new type by registering it::
 
     @parlay.dataflow.memoization.id_for_memo.register(MyType)
@@ -10,27 +15,36 @@ Teach parlay to hash a new type by registering it::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
 import logging
 import os
 import pickle
+import struct
 import threading
 import types
+import warnings
+import zlib
 from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Any
 
 from parlay.dataflow.rundirs import run_numbers
 from parlay.dataflow.taskrecord import TaskRecord
-from parlay.errors import BadCheckpoint, UnhashableArgument
+from parlay.errors import BadCheckpoint, RunFileWarning, UnhashableArgument
 from parlay.execution import RESERVED_KWARGS
 from parlay.files import File
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "tasks.pkl"
+#: The first bytes of a checkpoint file.
+MAGIC = b"parlay checkpoint 1\n"
+#: An entry's header: the length of its pickle and the pickle's CRC-32, then the CRC-32 of those two.
+_HEADER = struct.Struct("<III")
+_SIZE = struct.Struct("<II")
 #: Reserved keyword arguments that do not change a task's result. `label` is hashed: a function may read it.
 _NOT_HASHED = RESERVED_KWARGS - {"inputs", "outputs", "label"}
 
@@ -132,6 +146,9 @@ class Memoizer:
         self._table: dict[str, Any] = {}
         self._unsaved: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one checkpoint written at a time, while tasks go on settling
+        self._written = 0  # bytes of the checkpoint file known to be whole
+        self._write_failed = False
         for directory in checkpoint_files:
             self._table.update(load_checkpoint(directory))
         if self._table:
@@ -154,40 +171,120 @@ class Memoizer:
             self._unsaved.append((record.hashsum, result))
 
     def checkpoint(self) -> str:
-        """Append the results remembered since the last checkpoint; return the checkpoint directory."""
-        with self._lock:
-            unsaved, self._unsaved = self._unsaved, []
-            if unsaved:
-                os.makedirs(self.checkpoint_dir, exist_ok=True)
-                with open(os.path.join(self.checkpoint_dir, CHECKPOINT_FILE), "ab") as stream:
-                    for hashsum, result in unsaved:
-                        try:
-                            data = pickle.dumps({"hash": hashsum, "result": result}, protocol=5)
-                        except Exception as exc:
-                            logger.warning("result %s cannot be checkpointed: %s", hashsum, exc)
-                            continue
-                        stream.write(data)
+        """Append the results remembered since the last checkpoint and sync them to disk; return the checkpoint
+        directory. A write that fails (a full disk) is warned about once; its results are tried again at the
+        next checkpoint, and the run goes on."""
+        with self._write_lock:
+            with self._lock:
+                unsaved, self._unsaved = self._unsaved, []
+            if unsaved and not self._append(_entries(unsaved)):
+                with self._lock:
+                    self._unsaved[:0] = unsaved
         return self.checkpoint_dir
+
+    def _append(self, data: bytes) -> bool:
+        path = os.path.join(self.checkpoint_dir, CHECKPOINT_FILE)
+        try:
+            os.makedirs(self.checkpoint_dir, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                os.ftruncate(fd, self._written)  # what a failed write left after the last whole entry goes
+                os.lseek(fd, self._written, os.SEEK_SET)
+                data = data if self._written else MAGIC + data
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):  # at once: a full disk gets its space back
+                    os.ftruncate(fd, self._written)
+                raise
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if not self._write_failed:
+                self._write_failed = True
+                _warn(f"cannot write the checkpoint {path} ({exc}); the run goes on, and the next "
+                      "checkpoint tries again")  # fmt: skip
+            return False
+        self._written += len(data)
+        return True
+
+
+def _entries(results: list[tuple[str, Any]]) -> bytes:
+    """Checkpoint entries for `(hash, result)` pairs; a result that cannot be pickled is left out, with a warning."""
+    entries = []
+    for hashsum, result in results:
+        try:
+            data = pickle.dumps({"hash": hashsum, "result": result}, protocol=5)
+        except Exception as exc:
+            logger.warning("result %s cannot be checkpointed: %s", hashsum, exc)
+            continue
+        length, crc = len(data), zlib.crc32(data)
+        entries += [_HEADER.pack(length, crc, zlib.crc32(_SIZE.pack(length, crc))), data]
+    return b"".join(entries)
+
+
+def _warn(text: str) -> None:
+    logger.warning("%s", text)
+    warnings.warn_explicit(text, RunFileWarning, "parlay", 0)
 
 
 def load_checkpoint(directory: str) -> dict[str, Any]:
-    """Read the results stored in one checkpoint directory."""
+    """Read the results stored in one checkpoint directory. An incomplete last entry (its run was killed while
+    writing it) is skipped with a warning; a file that cannot be read or is corrupt raises `BadCheckpoint`
+    naming it and what to do."""
     path = os.path.join(directory, CHECKPOINT_FILE)
     table: dict[str, Any] = {}
     try:
-        stream = open(path, "rb")  # noqa: SIM115 - closed below
+        with open(path, "rb") as stream:
+            _read_entries(stream, path, table)
     except OSError as exc:
-        raise BadCheckpoint(f"cannot read checkpoint {path}: {exc}") from exc
-    with stream:
-        while True:
-            try:
-                entry = pickle.load(stream)
-            except EOFError:
-                break
-            except Exception as exc:
-                raise BadCheckpoint(f"checkpoint {path} is corrupt: {exc}") from exc
-            table[entry["hash"]] = entry["result"]
+        raise BadCheckpoint(f"cannot read checkpoint {path}: {exc.strerror or exc}; {_remedy(directory)}") from exc
     return table
+
+
+def _read_entries(stream: Any, path: str, table: dict[str, Any]) -> None:
+    directory = os.path.dirname(path)
+    magic = stream.read(len(MAGIC))
+    if magic != MAGIC:
+        if MAGIC.startswith(magic):  # empty: killed before its first entry was whole
+            return
+        raise BadCheckpoint(f"{path} is not a parlay checkpoint; {_remedy(directory)}")
+    offset = len(MAGIC)
+    while header := stream.read(_HEADER.size):
+        if len(header) < _HEADER.size:
+            return _incomplete(path, table)
+        length, crc, header_crc = _HEADER.unpack(header)
+        if zlib.crc32(header[: _SIZE.size]) != header_crc:
+            raise BadCheckpoint(f"checkpoint {path} is corrupt at byte {offset}; {_remedy(directory)}")
+        data = stream.read(length)
+        if len(data) < length:
+            return _incomplete(path, table)
+        if zlib.crc32(data) != crc:
+            raise BadCheckpoint(f"checkpoint {path} is corrupt at byte {offset}; {_remedy(directory)}")
+        try:
+            entry = pickle.loads(data)
+        except Exception as exc:
+            raise BadCheckpoint(
+                f"checkpoint {path} holds a result that cannot be loaded (at byte {offset}: {_brief(exc)}); "
+                f"{_remedy(directory)}"
+            ) from None
+        table[entry["hash"]] = entry["result"]
+        offset += _HEADER.size + length
+
+
+def _incomplete(path: str, table: dict[str, Any]) -> None:
+    _warn(f"checkpoint {path} ends with an incomplete entry (its run was killed while writing it?); the "
+          f"{len(table)} results before it are used")  # fmt: skip
+
+
+def _remedy(directory: str) -> str:
+    return f"delete {directory} (its results are computed again) or leave it out of Config(checkpoint_files=...)"
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def get_all_checkpoints(rundir: str = "runinfo") -> list[str]:

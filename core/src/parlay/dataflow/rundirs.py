@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+
+from parlay.errors import ConfigurationError
+
+#: Written and removed when a run directory is made: a folder that takes no file fails at `load()`, not mid-run.
+_PROBE = ".parlay-write-check"
 
 
 def run_numbers(root: str) -> list[int]:
@@ -15,14 +22,43 @@ def run_numbers(root: str) -> list[int]:
 
 
 def make_run_dir(root: str) -> str:
-    """Create the next run directory under `root`; safe against concurrent runs."""
-    os.makedirs(root, exist_ok=True)
-    number = (run_numbers(root) or [-1])[-1] + 1
-    while True:
-        path = os.path.join(root, f"{number:03d}")
+    """Create the next run directory under `root` (safe against concurrent runs) and check that a file can be
+    written there; a folder that is read-only, full or not ours raises `ConfigurationError` naming it."""
+    made = None
+    try:
+        os.makedirs(root, exist_ok=True)
+        number = (run_numbers(root) or [-1])[-1] + 1
+        while made is None:
+            path = os.path.join(root, f"{number:03d}")
+            try:
+                os.mkdir(path)
+                made = path
+            except FileExistsError:
+                number += 1
+        _check_writable(made)
+    except OSError as exc:
+        if made is not None:
+            with contextlib.suppress(OSError):
+                os.rmdir(made)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            remedy = "free some space there, or choose another folder with Config(run_dir=...)"
+        else:
+            remedy = "choose a folder parlay can write to with Config(run_dir=...)"
+        raise ConfigurationError(
+            f"cannot write a run directory in {os.path.abspath(root)}: {exc.strerror or exc}; {remedy}"
+        ) from exc
+    return made
+
+
+def _check_writable(path: str) -> None:
+    probe = os.path.join(path, _PROBE)
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.mkdir(path)
-        except FileExistsError:
-            number += 1
-            continue
-        return path
+            os.write(fd, b"parlay")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    finally:
+        with contextlib.suppress(OSError):  # not there when it could not be made
+            os.unlink(probe)

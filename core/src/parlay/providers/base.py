@@ -8,13 +8,14 @@ import json
 import os
 import threading
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from parlay.errors import ConfigurationError, ExecutionProviderException, add_note
+from parlay.errors import BadJournal, ConfigurationError, ExecutionProviderException, RunFileWarning, add_note
 from parlay.launchers.base import Launcher
 from parlay.launchers.builtin import SingleNodeLauncher
 from parlay.options import REQUIRED, Check, amount, count, declare, fraction, option, optional, state, text
@@ -145,6 +146,7 @@ class ExecutionProvider(ABC):
     job_names: dict[str, str] = state(factory=dict)  # job id -> job name, for every job this provider submitted
     cancelled_jobs: set[str] = state(factory=set)  # jobs this provider cancelled
     _journal_lock: threading.Lock = state(factory=threading.Lock)
+    _journal_failed: bool = state(False)  # a journal write failed (and was warned about)
 
     def __attrs_post_init__(self) -> None:
         if self.min_blocks > self.max_blocks:
@@ -267,15 +269,26 @@ class ExecutionProvider(ABC):
         return os.path.join(os.path.dirname(os.path.abspath(self.script_dir)), JOURNAL)
 
     def _journal(self, entry: dict[str, Any]) -> None:
+        """Append one line to the journal, synced to disk. A write that fails (a full disk) is warned about once
+        and the run goes on: its own cleanup still cancels the job."""
         path = self.journal_path
         if path is None:
             return
         entry = {"time": time.time(), "provider": self.kind or type(self).__name__, "label": self.label, **entry}
         line = json.dumps(entry) + "\n"
-        with self._journal_lock, open(path, "a") as stream:
-            stream.write(line)
-            stream.flush()
-            os.fsync(stream.fileno())  # a crash right after submission must not lose the job
+        try:
+            with self._journal_lock, open(path, "a") as stream:
+                stream.write(line)
+                stream.flush()
+                os.fsync(stream.fileno())  # a crash right after submission must not lose the job
+        except OSError as exc:
+            if not self._journal_failed:
+                self._journal_failed = True
+                text = (
+                    f"cannot write the job journal {path} ({exc.strerror or exc}); the run goes on, but if it is "
+                    f"killed, `parlay cleanup` does not know of job {entry['job_id']} and later ones"
+                )
+                warnings.warn_explicit(text, RunFileWarning, "parlay", 0)
 
     # --- what a plugin implements -----------------------------------------------------------------
 
@@ -291,16 +304,33 @@ class ExecutionProvider(ABC):
 
 def read_journal(run_dir: str) -> dict[tuple[str, str], dict[str, Any]]:
     """The jobs a run submitted, keyed by (provider label, job id), each with its latest event
-    (`submitted` or `cancelled`) merged over the earlier ones."""
+    (`submitted` or `cancelled`) merged over the earlier ones. An incomplete last line (the run was killed
+    while writing it) is skipped with a `RunFileWarning`; any other line that is not a job entry raises
+    `BadJournal` naming the file and the line."""
+    path = os.path.join(run_dir, JOURNAL)
     jobs: dict[tuple[str, str], dict[str, Any]] = {}
     try:
-        stream = open(os.path.join(run_dir, JOURNAL))  # noqa: SIM115 - closed below
+        stream = open(path, errors="replace")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         return jobs
     with stream:
-        for line in stream:
+        for number, line in enumerate(stream, 1):
             if not line.strip():
                 continue
-            entry = json.loads(line)
-            jobs.setdefault((entry["label"], entry["job_id"]), {}).update(entry)
+            try:
+                entry = json.loads(line)
+                key = (entry["label"], entry["job_id"])
+            except (ValueError, KeyError, TypeError) as exc:
+                if line.endswith("\n"):
+                    raise BadJournal(
+                        f"{path}, line {number}, is not a job entry ({type(exc).__name__}: {exc}); repair or delete "
+                        "that line (a job it named is then not known: look for it in the scheduler's queue)"
+                    ) from None
+                text = (
+                    f"{path} ends with an incomplete line (its run was killed while writing it?), ignored; a job it "
+                    "named, if any, is not known: look for it in the scheduler's queue"
+                )
+                warnings.warn_explicit(text, RunFileWarning, "parlay", 0)
+                break
+            jobs.setdefault(key, {}).update(entry)
     return jobs
