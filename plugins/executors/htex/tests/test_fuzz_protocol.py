@@ -710,8 +710,9 @@ def run_task(stream: Stream, task_id: int, function: int, *args) -> bytes:
 
 
 def malformed_for_a_manager(frames) -> bool:
-    """Whether a manager must drop `frames` (and say so): it takes TASKS, FUNCTION, HEARTBEAT and STOP."""
-    decoders = {p.TASKS: p.unpack_tasks, p.FUNCTION: p.unpack_function, p.HEARTBEAT: p.kind_of}
+    """Whether a manager must drop `frames` (and say so): it takes TASKS, FUNCTION, HEARTBEAT, DRAIN (the
+    interchange's answer to its own) and STOP."""
+    decoders = {p.TASKS: p.unpack_tasks, p.FUNCTION: p.unpack_function, p.HEARTBEAT: p.kind_of, p.DRAIN: p.kind_of}
     return not (has_kind(frames, *decoders) and accepts(decoders[p.kind_of(frames)], frames))
 
 

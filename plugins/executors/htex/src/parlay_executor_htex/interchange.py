@@ -338,6 +338,9 @@ class Interchange:
         elif kind == p.DRAIN:
             manager.draining = True
             logger.info("manager %s (block %s) is draining", identity.hex(), manager.block_id)
+            # the answer follows every task already sent to it on the same ordered connection: once the
+            # manager reads it, it holds all it will ever get and may finish them and leave
+            self._to_manager(identity, [p.header(p.DRAIN)])
         elif kind != p.HEARTBEAT:
             raise p.ProtocolError(f"{p.NAMES[kind]} is not a message of a registered manager")
 

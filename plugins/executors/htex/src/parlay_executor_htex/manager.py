@@ -96,6 +96,7 @@ class NodeManager:
         self.lost: list[tuple[int, dict[str, Any]]] = []
         self.running = True
         self.draining = False
+        self.drain_acknowledged = False  # the interchange's answer to DRAIN: no task can be on its way after it
         self.started = time.monotonic()
         self.last_heard = time.monotonic()
         self.deadline = block_deadline(os.environ.get("PARLAY_BLOCK_DEADLINE"), self.started)
@@ -286,6 +287,8 @@ class NodeManager:
                 elif kind == p.FUNCTION:
                     number, function_bytes = p.unpack_function(frames)
                     self.functions[number] = function_bytes
+                elif kind == p.DRAIN:
+                    self.drain_acknowledged = True
                 elif kind == p.STOP:
                     logger.info("told to stop")
                     self.running = False
@@ -379,7 +382,12 @@ class NodeManager:
                 self.start_draining("drain period over")
             elif self.deadline and now > self.deadline - self.drain_margin():
                 self.start_draining(f"the block's walltime ends in {self.deadline - now:.0f} s")
-        if self.draining and not self.queue and not any(w.tasks for w in self.workers.values()):
+        if (
+            self.draining
+            and self.drain_acknowledged
+            and not self.queue
+            and not any(w.tasks for w in self.workers.values())
+        ):
             self.send_results()
             logger.info("drained")
             self.running = False

@@ -21,7 +21,8 @@ RESULTS = 3  # [hdr, meta: n x RESULT_META, payloads joined]  manager -> interch
 REGISTER = 4  # [hdr, JSON: who the manager is]              manager -> interchange
 REGISTERED = 5  # [hdr, JSON: {"accepted": bool, "reason"}]  interchange -> manager
 HEARTBEAT = 6  # [hdr]                                       both ways
-DRAIN = 7  # [hdr]                                           manager -> interchange: send me nothing more
+DRAIN = 7  # [hdr]                                           manager -> interchange: send me nothing more;
+#                                                              interchange -> manager: nothing more is coming
 LOST = 8  # [hdr, meta: n x TASK_ID, JSON: what was lost]    manager -> interchange -> client
 COMMAND = 9  # [hdr, JSON: {"op": ...}]                      client -> interchange
 REPLY = 10  # [hdr, JSON]                                     interchange -> client
