@@ -1,11 +1,66 @@
 import os
+import select
 import shlex
+import socket
 import sys
+import threading
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from parlay.serialize import pack_result
+from parlay.testing import TIMEOUT
+from parlay_executor_htex import protocol as p
+from parlay_executor_htex.interchange import Interchange, local_address
+from parlay_executor_htex.stream import Stream
+
+#: What the in-process interchange's manager registers as: one worker, room for 11 tasks.
+_MANAGER = {"id": "ab" * 8, "block_id": "0", "workers": 1, "prefetch": 10, "python": p.python_version(), "parlay": "t"}
+
+
+def _receive(stream: Stream, count: int = 1) -> list[list[bytes]]:
+    messages: list[list[bytes]] = []
+    while len(messages) < count:
+        ready, _, _ = select.select([stream.sock], [], [], TIMEOUT)
+        assert ready, f"timed out with {messages}"
+        messages += stream.receive()
+    return messages
+
+
+@pytest.fixture
+def in_process_interchange(tmp_path):
+    """An interchange running in a thread of this process: (interchange, its client, a registered manager on
+    its Unix socket). The manager sends no heartbeats, so the threshold is a day."""
+    ours, theirs = socket.socketpair()
+    server = Interchange(
+        {
+            "client_fd": theirs.detach(),
+            "ipc_dir": str(tmp_path),
+            "worker_address": "127.0.0.1",
+            "worker_port_range": [54000, 55000],
+            "cert_dir": None,
+            "heartbeat_period": 30,
+            "heartbeat_threshold": 24 * 3600,
+            "parent_pid": os.getppid(),
+            "python": _MANAGER["python"],
+            "parlay": _MANAGER["parlay"],
+        }
+    )
+    loop = threading.Thread(target=server.run, daemon=True)
+    loop.start()
+    client = Stream(ours)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(local_address(str(tmp_path)))
+    manager = Stream(sock)
+    manager.send(p.pack_json(p.REGISTER, _MANAGER))
+    assert p.unpack_json(_receive(manager)[0])["accepted"]
+    yield server, client, manager
+    client.send(p.pack_json(p.COMMAND, {"op": "shutdown"}))
+    loop.join(TIMEOUT)
+    assert not loop.is_alive()
+    server.close()
+    manager.close()
+
 
 #: The fuzz tests' settings (`test_fuzz_protocol.py`): a bounded number of examples per property, so CI stays
 #: quick; `PARLAY_FUZZ_EXAMPLES=100000` runs a long search locally. End-to-end properties run a tenth as many.

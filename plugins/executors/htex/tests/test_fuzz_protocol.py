@@ -37,7 +37,7 @@ from parlay.testing.workflow_apps import identity
 from parlay.worker import READY, pack_task, start_worker, unpack_task
 from parlay_executor_htex import HighThroughputExecutor
 from parlay_executor_htex import protocol as p
-from parlay_executor_htex.interchange import Interchange, local_address
+from parlay_executor_htex.interchange import local_address
 from parlay_executor_htex.stream import _CHUNK, READ_LIMIT, Closed, Stream
 
 FUZZ = settings.get_profile("htex-fuzz")
@@ -349,38 +349,10 @@ MANAGER = {"id": "ab" * 8, "block_id": "0", "workers": 1, "prefetch": 10, "pytho
 
 
 @pytest.fixture
-def interchange(tmp_path):
+def interchange(in_process_interchange):
     """A running interchange (in a thread), its client, a registered local manager and its warnings."""
-    ours, theirs = socket.socketpair()
     records = Records("parlay.htex.interchange")
-    server = Interchange(
-        {
-            "client_fd": theirs.detach(),
-            "ipc_dir": str(tmp_path),
-            "worker_address": "127.0.0.1",
-            "worker_port_range": [54000, 55000],
-            "cert_dir": None,
-            "heartbeat_period": 30,
-            "heartbeat_threshold": 24 * 3600,  # the good manager here sends no heartbeats, even in a long run
-            "parent_pid": os.getppid(),
-            "python": MANAGER["python"],
-            "parlay": MANAGER["parlay"],
-        }
-    )
-    loop = threading.Thread(target=server.run, daemon=True)
-    loop.start()
-    client = Stream(ours)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(local_address(str(tmp_path)))
-    manager = Stream(sock)
-    manager.send(p.pack_json(p.REGISTER, MANAGER))
-    assert p.unpack_json(receive(manager)[0])["accepted"]
-    yield server, client, manager, records
-    client.send(p.pack_json(p.COMMAND, {"op": "shutdown"}))
-    loop.join(TIMEOUT)
-    assert not loop.is_alive()
-    server.close()
-    manager.close()
+    yield (*in_process_interchange, records)
     records.logger.removeHandler(records)
 
 

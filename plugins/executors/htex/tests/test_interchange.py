@@ -1,19 +1,12 @@
 """The interchange's routing, driven from this process through its real sockets: the client at one end
 of its socket pair, a manager on its Unix socket."""
 
-import os
 import select
-import socket
-import threading
 
 import pytest
 
 from parlay.testing import TIMEOUT
 from parlay_executor_htex import protocol as p
-from parlay_executor_htex.interchange import Interchange, local_address
-from parlay_executor_htex.stream import Stream
-
-MANAGER = {"id": "ab" * 8, "block_id": "0", "workers": 1, "prefetch": 10, "python": p.python_version(), "parlay": "t"}
 
 
 def receive(stream, count):
@@ -26,38 +19,10 @@ def receive(stream, count):
 
 
 @pytest.fixture
-def routed(tmp_path):
+def routed(in_process_interchange):
     """A running interchange, its client and one registered manager able to hold 11 tasks."""
-    ours, theirs = socket.socketpair()
-    interchange = Interchange(
-        {
-            "client_fd": theirs.detach(),
-            "ipc_dir": str(tmp_path),
-            "worker_address": "127.0.0.1",
-            "worker_port_range": [54000, 55000],
-            "cert_dir": None,
-            "heartbeat_period": 30,
-            "heartbeat_threshold": 120,
-            "parent_pid": os.getppid(),
-            "python": MANAGER["python"],
-            "parlay": MANAGER["parlay"],
-        }
-    )
-    loop = threading.Thread(target=interchange.run, daemon=True)
-    loop.start()
-    client = Stream(ours)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(local_address(str(tmp_path)))
-    manager = Stream(sock)
-    manager.send(p.pack_json(p.REGISTER, MANAGER))
-    (answer,) = receive(manager, 1)
-    assert p.unpack_json(answer)["accepted"]
-    yield client, manager
-    client.send(p.pack_json(p.COMMAND, {"op": "shutdown"}))
-    loop.join(TIMEOUT)
-    assert not loop.is_alive()
-    interchange.close()
-    manager.close()
+    _, client, manager = in_process_interchange
+    return client, manager
 
 
 def tasks(*entries):
