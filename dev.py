@@ -55,11 +55,19 @@ def run(*command: str, **options: object) -> None:
         sys.exit(result.returncode)
 
 
-def install(extra: list[str]) -> str:
-    """Create .venv if needed and install every workspace member (editable) plus `extra`."""
+def has_test_extra(path: str) -> bool:
+    """Whether a member declares a `test` extra (what its tests need beyond the test tools: a stand-in server)."""
+    with open(os.path.join(path, "pyproject.toml")) as stream:
+        return re.search(r"^\[project\.optional-dependencies\][^\[]*^test\s*=", stream.read(), re.M) is not None
+
+
+def install(extra: list[str], tests: bool = False) -> str:
+    """Create .venv if needed and install every workspace member (editable, with its `test` extra when `tests`)
+    plus `extra`."""
     if not os.path.exists(python_in(VENV)):
         venv.create(VENV, with_pip=True)
-    editable = [arg for path in members() for arg in ("-e", path)]
+    targets = [path + ("[test]" if tests and has_test_extra(path) else "") for path in members()]
+    editable = [arg for target in targets for arg in ("-e", target)]
     run(python_in(VENV), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *editable, *extra)
     return python_in(VENV)
 
@@ -97,7 +105,7 @@ def main(argv: list[str]) -> None:
         python = install([])
         run(python, os.path.join("examples", "demo.py"), *argv[1:])
     elif command == "test":
-        python = install(TEST_TOOLS)
+        python = install(TEST_TOOLS, tests=True)
         install_test_programs()
         run(python, "-m", "ruff", "check", ".")
         run(python, "-m", "pytest", *argv[1:])

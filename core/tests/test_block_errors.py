@@ -33,6 +33,7 @@ class ScriptedProvider(ExecutionProvider):
         super().__init__(label="scripted", **options)
         self.status_polling_interval = PERIOD
         self.refusal = None  # what the scheduler says when it refuses a job
+        self.permanent = False  # whether it says that trying again cannot help
         self.new_jobs = JobStatus(JobState.RUNNING)  # the state of jobs submitted from now on
         self.jobs = {}  # job id -> its status
         self.submissions = []  # when each submission came, accepted or not
@@ -40,7 +41,8 @@ class ScriptedProvider(ExecutionProvider):
     def _submit(self, command, tasks_per_node, job_name):
         self.submissions.append(time.monotonic())
         if self.refusal is not None:
-            raise SubmitException(job_name, f"`qsub {job_name}.submit` exited with code 1", stderr=self.refusal)
+            message = f"`qsub {job_name}.submit` exited with code 1"
+            raise SubmitException(job_name, message, stderr=self.refusal, permanent=self.permanent)
         job_id = str(len(self.submissions))
         self.jobs[job_id] = self.new_jobs
         return job_id
@@ -132,6 +134,17 @@ def test_refused_submissions_back_off_then_fail_the_waiting_task(run_dir, init_b
     assert len([w for w in warned if w.category is ScalingWarning]) == 1, "the console is told once"
     assert "Invalid account" in str(warned[0].message)
     assert log.count("Traceback") == 1 and log.index("Traceback") < log.index("2 refusals in a row")
+
+
+def test_a_permanent_refusal_fails_the_waiting_task_at_once(run_dir):
+    provider = ScriptedProvider(init_blocks=0)
+    provider.refusal, provider.permanent = "AuthFailure: the access key does not exist", True
+    executor = WaitingExecutor(provider)
+    with pytest.warns(ScalingWarning), parlay.load(config(run_dir, executor)):
+        error = task().exception(TIMEOUT)
+    assert isinstance(error, BadStateException) and "no retry can help" in str(error)
+    assert "AuthFailure: the access key does not exist" in str(error)
+    assert len(provider.submissions) == 1, "a refusal that cannot change is not tried again"
 
 
 def test_refusals_are_retried_less_and_less_often(run_dir):

@@ -29,43 +29,61 @@ def run_dirs(path: str) -> list[str]:
 
 
 def cleanup_run(run_dir: str, dry_run: bool = False, say: Callable[[str], None] = print) -> tuple[int, int]:
-    """Cancel the live jobs of one run; return (jobs cancelled, or that would be with `dry_run`, errors)."""
+    """Cancel the live jobs of one run, then let each provider sweep what else the run created (cloud
+    networks, secrets); return (jobs and resources removed, or that would be with `dry_run`, errors)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for entry in read_journal(run_dir).values():
         options = entry.get("options", {"label": entry["label"]})
         groups.setdefault((entry["provider"], json.dumps(options, sort_keys=True)), []).append(entry)
-    cancelled = errors = 0
+    removed = errors = 0
     for (kind, options_text), entries in groups.items():
         options = json.loads(options_text)
         where = f"{kind} {options.get('label', '')!r}"
+        jobs = [entry for entry in entries if "resource" not in entry]
         try:
             provider = registry.load("providers", kind)(**options)
             provider.script_dir = os.path.join(run_dir, "submit_scripts")
-            for entry in entries:
-                provider.adopt(entry["job_id"], entry["job_name"])
-            ids = [entry["job_id"] for entry in entries]
-            statuses = provider.status(ids)
-            alive = [job_id for job_id, status in zip(ids, statuses, strict=True) if not status.terminal]
-            answers = provider.cancel(alive) if alive and not dry_run else [None] * len(alive)
-            results = dict(zip(alive, answers, strict=True))
+            outcome = _cancel_jobs(provider, jobs, dry_run) if jobs else []
+            swept = []
+            for run_id in sorted({entry["run_id"] for entry in entries if "run_id" in entry}):
+                recorded = [e for e in entries if "resource" in e and e["event"] != "deleted" and e["run_id"] == run_id]
+                swept += provider.sweep(run_id, recorded, dry_run=dry_run)
         except (ParlayError, TypeError) as exc:
             errors += 1
             say(f"  {where}: could not clean up jobs {', '.join(e['job_id'] for e in entries)}: {exc}")
             continue
-        for entry, status in zip(entries, statuses, strict=True):
-            job = f"  {where} job {entry['job_id']} ({entry['job_name']}): {status.state.name}"
-            if entry["job_id"] not in results:
+        for entry, state, answer in outcome:
+            job = f"  {where} job {entry['job_id']} ({entry['job_name']}): {state}"
+            if answer == "ended":
                 say(f"{job}, already ended")
-            elif dry_run:
-                cancelled += 1
-                say(f"{job}, would be cancelled")
-            elif results[entry["job_id"]]:
-                cancelled += 1
-                say(f"{job}, cancelled")
-            else:
+            elif answer == "failed":
                 errors += 1
                 say(f"{job}, could not be cancelled")
-    return cancelled, errors
+            else:
+                removed += 1
+                say(f"{job}, {answer}")
+        for line in swept:
+            removed += 1
+            say(f"  {where}: {line}")
+    return removed, errors
+
+
+def _cancel_jobs(provider: Any, jobs: list[dict[str, Any]], dry_run: bool) -> list[tuple[dict[str, Any], str, str]]:
+    """Each journaled job with its state and what became of it: ended, cancelled, would be cancelled, failed."""
+    for entry in jobs:
+        provider.adopt(entry["job_id"], entry["job_name"])
+    ids = [entry["job_id"] for entry in jobs]
+    statuses = provider.status(ids)
+    alive = [job_id for job_id, status in zip(ids, statuses, strict=True) if not status.terminal]
+    answers = provider.cancel(alive) if alive and not dry_run else [None] * len(alive)
+    results = dict(zip(alive, answers, strict=True))
+    outcome = []
+    for entry, status in zip(jobs, statuses, strict=True):
+        result = results.get(entry["job_id"], "ended")
+        if result != "ended":
+            result = "would be cancelled" if dry_run else "cancelled" if result else "failed"
+        outcome.append((entry, status.state.name, result))
+    return outcome
 
 
 def cleanup_command(args: argparse.Namespace) -> int:
@@ -92,7 +110,8 @@ def cleanup_command(args: argparse.Namespace) -> int:
         total += cancelled
         failures += errors
     verb = "would cancel" if args.dry_run else "cancelled"
-    summary = f"{verb} {total} job{'s' if total != 1 else ''}" if total or args.dry_run else "nothing to cancel"
+    summary = f"{verb} {total} job{'s' if total != 1 else ''} or resources" if total or args.dry_run else ""
+    summary = summary or "nothing to cancel"
     print(summary + (f"; {failures} error{'s' if failures != 1 else ''}" if failures else ""))
     return 1 if failures else 0
 

@@ -266,13 +266,16 @@ class BadJournal(ExecutionProviderException):
 
 
 class SubmitException(ExecutionProviderException):
-    """A scheduler command failed; the message shows the command and its stderr."""
+    """A scheduler command or cloud API call refused a block; the message shows the command (or call) and
+    what it answered. `permanent` says that trying again cannot help (wrong credentials, an unknown image
+    or instance type): the executor then fails its waiting tasks at once instead of backing off."""
 
-    def __init__(self, job_name: str, message: str, stdout: str = "", stderr: str = ""):
+    def __init__(self, job_name: str, message: str, stdout: str = "", stderr: str = "", permanent: bool = False):
         self.job_name = job_name
         self.message = message
         self.stdout = stdout
         self.stderr = stderr
+        self.permanent = permanent
         super().__init__(job_name, message)
 
     def __str__(self) -> str:

@@ -481,6 +481,7 @@ class DataFlowKernel:
         provider = getattr(executor, "provider", None)
         if provider is not None:
             provider.hooks = self.hooks
+            provider.run_id = self.run_id
             if getattr(provider, "script_dir", None) is None:
                 provider.script_dir = os.path.join(self.run_dir, "submit_scripts")
                 os.makedirs(provider.script_dir, exist_ok=True)
@@ -553,7 +554,6 @@ class DataFlowKernel:
         self.hooks.close()
         current.clear(self)
         self._stop_logging()
-
 
     def _stop_logging(self) -> None:
         if self._log_handler is not None:

@@ -71,7 +71,10 @@ class BlockProviderExecutor(ParlayExecutor):
         try:
             self._stop_service()
         finally:
-            self.scale_in(len(self.blocks))  # nothing this run started is left queued or running
+            try:
+                self.scale_in(len(self.blocks))  # nothing this run started is left queued or running
+            finally:
+                self.provider.release()
 
     # --- scaling primitives -----------------------------------------------------------------------
 
@@ -117,6 +120,11 @@ class BlockProviderExecutor(ParlayExecutor):
         status = JobStatus(JobState.FAILED, message=how)
         self._block_event(block_id, None, JobState.FAILED, how)
         self.failed_to_start.append((block_id, how, status))
+        if getattr(exc, "permanent", False) and self.block_error_handler is True and not self.blocks:
+            # trying again cannot help (wrong credentials, an unknown image): say so now, not after back-offs
+            text = f"block {block_id} cannot start, and no retry can help: {exc}"
+            self.set_bad_state_and_fail_all(BadStateException(self.label, text))
+            return
         self._handle_errors({block_id: status})
 
     def scale_in(self, blocks: int, block_ids: list[str] | None = None) -> list[str]:

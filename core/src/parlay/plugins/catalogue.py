@@ -11,7 +11,11 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
         "processes": ("ProcessExecutor", "parlay-executor-processes"),
     },
     "providers": {
+        "aws": ("AWSProvider", "parlay-provider-aws"),
+        "azure": ("AzureProvider", "parlay-provider-azure"),
         "condor": ("CondorProvider", "parlay-provider-condor"),
+        "gcp": ("GoogleCloudProvider", "parlay-provider-gcp"),
+        "kubernetes": ("KubernetesProvider", "parlay-provider-kubernetes"),
         "local": ("LocalProvider", "parlay-provider-local"),
         "lsf": ("LSFProvider", "parlay-provider-lsf"),
         "pbs": ("PBSProProvider", "parlay-provider-pbs"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import os
 import threading
 import time
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from parlay.plugins.manager import Hooks
 
 JOURNAL = "jobs.jsonl"
+logger = logging.getLogger(__name__)
 
 
 class JobState(enum.Enum):
@@ -117,6 +119,9 @@ class ExecutionProvider(ABC):
     scheduler_options_in_script: ClassVar[bool] = True
     #: Whether blocks run on the submitting host, so executors may reach them over loopback and local sockets.
     blocks_on_this_host: ClassVar[bool] = False
+    #: Whether the blocks' hosts see the submitting host's files (the run directory, the executor's keys, its
+    #: Python). Cloud providers do not: they deliver `secret_environment` to the block themselves.
+    shares_filesystem: ClassVar[bool] = True
 
     label: str = option(REQUIRED, "the provider's name in logs and in the run's journal of jobs", text)
     nodes_per_block: int = option(1, "nodes in each block", count(1))
@@ -143,6 +148,10 @@ class ExecutionProvider(ABC):
 
     script_dir: str | None = state()
     hooks: Hooks | None = state()
+    run_id: str | None = state()  # the kernel's run id, journaled with each job and carried by cloud tags
+    # environment variables every block's processes need and nobody else may read (the executor's keys, when
+    # the filesystem is not shared); providers with `shares_filesystem=False` deliver them privately
+    secret_environment: dict[str, str] = state(factory=dict)
     job_names: dict[str, str] = state(factory=dict)  # job id -> job name, for every job this provider submitted
     cancelled_jobs: set[str] = state(factory=set)  # jobs this provider cancelled
     _journal_lock: threading.Lock = state(factory=threading.Lock)
@@ -200,6 +209,20 @@ class ExecutionProvider(ABC):
     def adopt(self, job_id: str, job_name: str) -> None:
         """Take charge of a job another process submitted (`parlay cleanup` does this from the journal)."""
         self.job_names[job_id] = job_name
+
+    def release(self) -> None:
+        """Delete what the provider created for the run beyond its jobs (networks, security groups, secrets),
+        by `sweep`; the executor calls it once its blocks are cancelled, however the run ends."""
+        if self.run_id is None:
+            return
+        for line in self.sweep(self.run_id):
+            logger.info("%s %r at the end of the run: %s", type(self).__name__, self.label, line)
+
+    def sweep(self, run_id: str, recorded: Sequence[dict[str, Any]] = (), dry_run: bool = False) -> list[str]:
+        """Find what run `run_id` created and left (by the `recorded` journal entries and by tags), delete
+        it unless `dry_run`, and return a line per resource; `parlay cleanup` calls it after cancelling the
+        journaled jobs. Batch providers leave nothing beyond their jobs."""
+        return []
 
     def cleanup_options(self) -> dict[str, Any]:
         """Constructor arguments that let `parlay cleanup` rebuild a provider able to find and cancel this
@@ -275,6 +298,8 @@ class ExecutionProvider(ABC):
         if path is None:
             return
         entry = {"time": time.time(), "provider": self.kind or type(self).__name__, "label": self.label, **entry}
+        if self.run_id is not None:
+            entry["run_id"] = self.run_id
         line = json.dumps(entry) + "\n"
         try:
             with self._journal_lock, open(path, "a") as stream:

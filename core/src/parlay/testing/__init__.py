@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "CloudProviderConformance": "parlay.testing.cloud",
     "TIMEOUT": "parlay.testing.executors",
     "ExecutorConformance": "parlay.testing.executors",
     "process_alive": "parlay.testing.executors",
@@ -20,6 +21,7 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:  # re-exported names, for type checkers
+    from parlay.testing.cloud import CloudProviderConformance as CloudProviderConformance
     from parlay.testing.executors import TIMEOUT as TIMEOUT
     from parlay.testing.executors import ExecutorConformance as ExecutorConformance
     from parlay.testing.executors import process_alive as process_alive

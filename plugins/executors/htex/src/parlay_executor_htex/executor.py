@@ -44,13 +44,17 @@ from parlay.serialize import function_id, pack_arguments, settle
 from parlay_executor_htex import interchange
 from parlay_executor_htex import protocol as p
 from parlay_executor_htex.resources import cpu_sets, worker_count
-from parlay_executor_htex.security import create_keys
+from parlay_executor_htex.security import client_keys_text, create_keys
 from parlay_executor_htex.stream import Closed
 
 logger = logging.getLogger("parlay.htex.executor")
 
 _START_TIMEOUT = 30.0
 _COMMAND_TIMEOUT = 10.0
+#: On blocks whose hosts have not the run's files (cloud instances, pods): the variable the provider sets to the
+#: run's client keys, and where managers log unless `worker_logdir_root` says.
+KEYS_VARIABLE = "PARLAY_HTEX_KEYS"
+REMOTE_LOGDIR = "/tmp/parlay-logs"
 
 
 def _local_provider() -> ExecutionProvider:
@@ -165,7 +169,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
     )
     worker_logdir_root: str | None = option(
         None,
-        "where managers and workers log (default: `runinfo/NNN/<label>`)",
+        "where managers and workers log (default: `runinfo/NNN/<label>`, or `/tmp/parlay-logs` on cloud blocks)",
         optional(Check(lambda value: isinstance(value, (str, os.PathLike)), "a directory path")),
     )
     encrypted: bool = option(True, "encrypt and authenticate managers' connections over the network (CurveZMQ)", flag)
@@ -299,11 +303,14 @@ class HighThroughputExecutor(BlockProviderExecutor):
                 cert_dir=self._cert_dir or "",
             )
         loopback = self._worker_address.startswith("127.") or self._worker_address == "localhost"
+        shared = self.provider.shares_filesystem
+        if not shared and self._cert_dir:  # the block's host has not the run's files: the provider brings the keys
+            self.provider.secret_environment[KEYS_VARIABLE] = client_keys_text(self._cert_dir)
         options = {
             "--addresses": self._worker_address,
             "--port": self.worker_port,
             "--block-id": block_id,
-            "--logdir": logdir,
+            "--logdir": logdir if shared or self.worker_logdir_root else REMOTE_LOGDIR,
             "--cores-per-worker": self.cores_per_worker,
             "--prefetch-capacity": self.prefetch_capacity,
             "--heartbeat-period": self.heartbeat_period,
@@ -312,11 +319,12 @@ class HighThroughputExecutor(BlockProviderExecutor):
             "--max-workers-per-node": self.max_workers_per_node,
             "--mem-per-worker": self.mem_per_worker,
             "--drain-period": self.drain_period,
-            "--cert-dir": self._cert_dir,
-            "--ipc": interchange.local_address(self._ipc_dir) if loopback else None,
+            "--cert-dir": self._cert_dir if shared else None,
+            "--cert-env": KEYS_VARIABLE if self._cert_dir and not shared else None,
+            "--ipc": interchange.local_address(self._ipc_dir) if loopback and shared else None,
             "--available-accelerators": ",".join(_devices(self.available_accelerators)) or None,
         }
-        words = [sys.executable, "-m", "parlay_executor_htex.manager"]
+        words = [sys.executable if shared else "python3", "-m", "parlay_executor_htex.manager"]
         for argument, value in options.items():
             if value is not None:
                 words += [argument, str(value)]

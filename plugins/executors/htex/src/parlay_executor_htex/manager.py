@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,7 +32,7 @@ from parlay.worker import READY, pack_task, start_worker
 from parlay_executor_htex import protocol as p
 from parlay_executor_htex import transport as wire
 from parlay_executor_htex.resources import cpu_sets, worker_count
-from parlay_executor_htex.security import client_socket
+from parlay_executor_htex.security import client_socket, keys_from_text
 from parlay_executor_htex.stream import Closed, Stream
 
 logger = logging.getLogger("parlay.htex.manager")
@@ -450,6 +451,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--addresses", required=True, help="interchange addresses, comma separated")
     parser.add_argument("--port", type=int, required=True, help="the interchange's worker port")
     parser.add_argument("--cert-dir", default=None, help="the run's CurveZMQ keys (omit when unencrypted)")
+    parser.add_argument(
+        "--cert-env", default=None, help="an environment variable holding the keys, on hosts without the run's files"
+    )
     parser.add_argument("--ipc", default=None, help="the interchange's Unix socket, when on its host")
     parser.add_argument("--block-id", default="0")
     parser.add_argument("--logdir", required=True)
@@ -469,6 +473,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.cert_env:
+        text = os.environ.pop(args.cert_env, None)  # the workers (user code) do not inherit it
+        if not text:
+            sys.exit(f"parlay-htex-manager: --cert-env {args.cert_env}, but that variable is not set")
+        args.cert_dir = keys_from_text(text)
     args.logdir = os.path.join(args.logdir, f"block-{args.block_id}", f"{os.getpid()}")
     os.makedirs(args.logdir, exist_ok=True)
     logging.basicConfig(
@@ -486,6 +495,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"parlay-htex-manager: {exc.code}", file=sys.stderr)
         manager.stop()
         raise
+    finally:
+        if args.cert_env:  # the keys were written here from the environment: leave no copy on the host
+            shutil.rmtree(args.cert_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

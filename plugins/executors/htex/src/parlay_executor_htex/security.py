@@ -7,7 +7,9 @@ process without the keys can neither submit tasks nor receive them.
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 
 import zmq
 import zmq.auth
@@ -32,6 +34,29 @@ def create_keys(cert_dir: str) -> str:
         path = os.path.join(cert_dir, name)
         if os.path.isfile(path):
             os.chmod(path, 0o600)
+    return cert_dir
+
+
+def client_keys_text(cert_dir: str) -> str:
+    """What a manager on a host without the run's files needs of `cert_dir` (the client key pair and the
+    server's public key), as text for a provider to deliver privately (`ExecutionProvider.secret_environment`)."""
+    names = (f"{CLIENT}.key_secret", f"{SERVER}.key")
+    files = {}
+    for name in names:
+        with open(os.path.join(cert_dir, name)) as stream:
+            files[name] = stream.read()
+    return json.dumps(files)
+
+
+def keys_from_text(text: str) -> str:
+    """Write the keys of `client_keys_text` into a new private folder; return it, for `client_socket`."""
+    cert_dir = tempfile.mkdtemp(prefix="parlay-htex-keys-")  # mode 0700
+    for name, content in json.loads(text).items():
+        if name not in (f"{CLIENT}.key_secret", f"{SERVER}.key"):
+            raise ValueError(f"unexpected key file {name!r}")
+        descriptor = os.open(os.path.join(cert_dir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(content)
     return cert_dir
 
 
