@@ -206,6 +206,11 @@ class BadStateException(ExecutorError):
     """The executor can no longer run tasks (for example its blocks keep failing)."""
 
 
+class InterchangeLost(ExecutorError):
+    """The executor's interchange process died with the tasks it held; the executor starts another, and the
+    lost tasks are retried when `retries` allows."""
+
+
 class InvalidResourceSpecification(ExecutorError):
     """A task's resource specification has keys or values the executor does not accept."""
 

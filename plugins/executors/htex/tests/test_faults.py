@@ -15,12 +15,20 @@ import zmq.auth
 
 import parlay
 from parlay import Config, python_app
-from parlay.errors import BadStateException, ConfigurationError, InvalidResourceSpecification, ManagerLost, WorkerLost
+from parlay.errors import (
+    BadStateException,
+    ConfigurationError,
+    InterchangeLost,
+    InvalidResourceSpecification,
+    ManagerLost,
+    WorkerLost,
+)
 from parlay.testing import TIMEOUT
 from parlay.testing import workflow_apps as apps
 from parlay.testing.executors import process_alive
 from parlay_executor_htex import HighThroughputExecutor
 from parlay_executor_htex import protocol as p
+from parlay_executor_htex.executor import MAX_RESTARTS
 from parlay_executor_htex.security import client_socket
 from parlay_executor_htex.stream import Closed, Stream
 
@@ -133,17 +141,44 @@ def test_killed_manager_fails_its_tasks_with_manager_lost(tmp_path, tcp_launch_c
     assert reason in text
 
 
-def test_killed_interchange_fails_everything_at_once(dfk):
+def test_killed_interchange_fails_its_tasks_at_once_and_another_takes_over(dfk):
     executor = executor_of(dfk)
     running = [nap(60) for _ in range(4)]
     wait_until(lambda: executor.outstanding == 4, "tasks to be outstanding")
+    old = executor._interchange.pid
     started = time.monotonic()
-    os.kill(executor._interchange.pid, signal.SIGKILL)
+    os.kill(old, signal.SIGKILL)
     for future in running:
-        with pytest.raises(BadStateException, match=r"the interchange .* exited with code -9"):
+        with pytest.raises(InterchangeLost, match=rf"the interchange \(pid {old}\) exited with code -9"):
             future.result(TIMEOUT)
     assert time.monotonic() - started < 15
-    with pytest.raises(BadStateException):
+    assert echo(1).result(TIMEOUT) == 1, "later tasks run on the new interchange"
+    assert executor._interchange.pid != old
+    assert not process_alive(old)
+
+
+def test_with_retries_a_killed_interchange_loses_no_task(tmp_path):
+    run_dir = str(tmp_path / "runinfo")
+    with parlay.load(Config(executors=[htex()], retries=2, run_dir=run_dir)) as dfk:
+        executor = executor_of(dfk)
+        futures = [nap(0.02 * (n % 3)) for n in range(300)]
+        wait_until(lambda: sum(f.done() for f in futures) >= 30, "some tasks to finish")
+        old = executor._interchange.pid
+        os.kill(old, signal.SIGKILL)
+        assert [f.result(TIMEOUT) for f in futures] == [0.02 * (n % 3) for n in range(300)]
+        assert executor._interchange.pid != old
+    assert processes_of(run_dir) == [], "nothing of the run is left"
+
+
+def test_an_interchange_that_keeps_dying_ends_the_executor(dfk):
+    executor = executor_of(dfk)
+    for _ in range(MAX_RESTARTS):
+        old = executor._interchange.pid
+        os.kill(old, signal.SIGKILL)
+        wait_until(lambda old=old: executor._interchange.pid != old, "a new interchange")
+    os.kill(executor._interchange.pid, signal.SIGKILL)
+    with pytest.raises(BadStateException, match="died 4 times in a row before any result"):
+        wait_until(lambda: executor._broken is not None, "the executor to give up")
         echo(1).result(TIMEOUT)
 
 

@@ -3,7 +3,8 @@
 Tasks are packed in the caller's thread and queued; one I/O thread owns the socket pair to the
 interchange: it sends queued tasks in batches (a function's bytes once per run), settles futures from
 result batches, turns loss reports into `WorkerLost`/`ManagerLost`, and notices at once when the
-interchange process dies (its end of the pair closes).
+interchange process dies (its end of the pair closes): the tasks it held fail with `InterchangeLost` (the
+kernel retries them when `retries` allows) and a new interchange, with new blocks, takes its place.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import parlay
 from parlay.errors import (
     BadStateException,
     ExecutorError,
+    InterchangeLost,
     InvalidResourceSpecification,
     ManagerLost,
     TaskCancelled,
@@ -51,6 +53,8 @@ logger = logging.getLogger("parlay.htex.executor")
 
 _START_TIMEOUT = 30.0
 _COMMAND_TIMEOUT = 10.0
+#: Interchanges that may die in a row, with no result in between, before the executor gives up.
+MAX_RESTARTS = 3
 #: On blocks whose hosts have not the run's files (cloud instances, pods): the variable the provider sets to the
 #: run's client keys, and where managers log unless `worker_logdir_root` says.
 KEYS_VARIABLE = "PARLAY_HTEX_KEYS"
@@ -195,6 +199,9 @@ class HighThroughputExecutor(BlockProviderExecutor):
     _wake_r: int = state(-1)  # the pipe that wakes the I/O thread
     _wake_w: int = state(-1)
     _ipc_dir: str | None = state()  # the private folder of the interchange's Unix socket
+    _interchange_config: dict[str, Any] = state(factory=dict)  # what each interchange is started with
+    _restarts: int = state(0)  # interchanges that died since the last result
+    _restart_lock: threading.Lock = state(factory=threading.Lock)  # a restart and the shutdown exclude each other
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_threshold <= self.heartbeat_period:
@@ -267,7 +274,7 @@ class HighThroughputExecutor(BlockProviderExecutor):
         loopback = self._worker_address.startswith("127.") or self._worker_address == "localhost"
         # on one host, Unix sockets are quicker than TCP over loopback; their folder is the user's alone
         self._ipc_dir = tempfile.mkdtemp(prefix="parlay-htex-")
-        config = {
+        self._interchange_config = {
             "ipc_dir": self._ipc_dir,
             "worker_address": "127.0.0.1" if loopback else "*",
             "worker_port_range": list(self.worker_port_range),
@@ -280,14 +287,17 @@ class HighThroughputExecutor(BlockProviderExecutor):
             "parlay": parlay.__version__,
         }
         self._interchange_log = os.path.join(self._dir, "interchange.log")
+        self._start_interchange()
+        self._io = threading.Thread(target=self._io_loop, name=f"parlay-{self.label}-io", daemon=True)
+        self._io.start()
+
+    def _start_interchange(self) -> None:
         try:
             self._interchange, self._link, self.worker_port = interchange.start(
-                config, os.path.join(self._dir, "interchange.stderr"), _START_TIMEOUT
+                self._interchange_config, os.path.join(self._dir, "interchange.stderr"), _START_TIMEOUT
             )
         except RuntimeError as exc:
             raise BadStateException(self.label, f"{exc}: {self._interchange_tail()}") from None
-        self._io = threading.Thread(target=self._io_loop, name=f"parlay-{self.label}-io", daemon=True)
-        self._io.start()
 
     def _default_address(self) -> str:
         return "127.0.0.1" if self.provider.blocks_on_this_host else socket.getfqdn()
@@ -333,8 +343,9 @@ class HighThroughputExecutor(BlockProviderExecutor):
     def _stop_service(self) -> None:
         """Stop the interchange and the I/O thread, fail the tasks left and remove the private folder; after a
         start that failed or was interrupted part way too, undoing what it had done."""
-        if self._interchange is not None and self._interchange.poll() is None:
+        with self._restart_lock:  # no interchange starts after this
             self._stopping = True
+        if self._interchange is not None and self._interchange.poll() is None:
             if self._io is not None and self._io.is_alive():  # else nobody would send the request
                 with contextlib.suppress(ExecutorError):  # it may be too busy or broken to answer: killed below
                     self.command("shutdown", timeout=3)
@@ -380,9 +391,9 @@ class HighThroughputExecutor(BlockProviderExecutor):
         task_id = next(self._task_ids)
         future = ExecutorFuture()
         future.set_running_or_notify_cancel()
-        self._futures[task_id] = future
         outbox = self._outbox
-        with outbox.lock:
+        with outbox.lock:  # with its wire form: a restart takes both or neither
+            self._futures[task_id] = future
             if number not in outbox.sent:
                 outbox.sent.add(number)
                 outbox.functions.append((number, function))
@@ -412,7 +423,16 @@ class HighThroughputExecutor(BlockProviderExecutor):
     # --- the I/O thread -----------------------------------------------------------------------------
 
     def _io_loop(self) -> None:
-        link = self._link
+        """Serve the interchange; when it dies, start another (`_restart`) or, failing that, end."""
+        while True:
+            try:
+                self._serve(self._link)
+                return
+            except Closed:
+                if self._stopping or not self._restart():
+                    return
+
+    def _serve(self, link: Any) -> None:
         poller = select.poll()
         poller.register(self._wake_r, select.POLLIN)
         poller.register(link, select.POLLIN)
@@ -425,15 +445,10 @@ class HighThroughputExecutor(BlockProviderExecutor):
                 # would be read here with the flag left set and the pipe empty: every later wake-up lost.
                 os.read(self._wake_r, 4096)
                 self._outbox.wake_pending = False
-            try:
-                if link.fileno() in events:
-                    link.flush()
-                    self._receive()
-                self._send()
-            except Closed:
-                if not self._stopping:
-                    self._interchange_died()
-                return
+            if link.fileno() in events:
+                link.flush()
+                self._receive()
+            self._send()
             if link.pending != writing:  # wait for the socket to take the rest
                 writing = not writing
                 poller.modify(link, select.POLLIN | (select.POLLOUT if writing else 0))
@@ -459,6 +474,8 @@ class HighThroughputExecutor(BlockProviderExecutor):
             try:
                 kind = p.kind_of(frames)
                 if kind == p.RESULTS:
+                    if self._restarts:
+                        self._restarts = 0
                     pop = self._futures.pop
                     for task_id, payload in p.unpack_results(frames):
                         future = pop(task_id, None)
@@ -490,18 +507,56 @@ class HighThroughputExecutor(BlockProviderExecutor):
         else:
             answer.set_result(reply.get("reply"))
 
-    def _interchange_died(self) -> None:
+    def _interchange_died(self) -> str:
+        """How the interchange ended, with the end of its log."""
         assert self._interchange is not None
         try:
             how = f"exited with code {self._interchange.wait(timeout=_COMMAND_TIMEOUT)}"
         except subprocess.TimeoutExpired:
             how = "closed its connection but is still running"
-        error = BadStateException(
-            self.label, f"the interchange (pid {self._interchange.pid}) {how}; {self._interchange_tail()}"
-        )
+        return f"the interchange (pid {self._interchange.pid}) {how}; {self._interchange_tail()}"
+
+    def _restart(self) -> bool:
+        """The interchange died: fail the tasks it held with `InterchangeLost` (the kernel retries them when
+        `retries` allows), cancel the blocks whose managers served it, and start a new interchange and as
+        many new blocks. After `MAX_RESTARTS` deaths with no result in between, or a failed start, fail
+        everything instead (`BadStateException`); False then."""
+        how = self._interchange_died()
+        self._link.close()
+        self._restarts += 1
+        if self._restarts > MAX_RESTARTS:
+            how = f"{how}\n(the interchange died {self._restarts} times in a row before any result: parlay gave up)"
+            return self._give_up(BadStateException(self.label, how))
+        logger.error("executor %s: %s; starting a new interchange", self.label, how)
+        lost = InterchangeLost(self.label, f"{how}\nparlay starts a new interchange and new blocks")
+        outbox = self._outbox
+        with outbox.lock:  # what was queued for the dead interchange is lost with it
+            futures, self._futures = self._futures, {}
+            outbox.meta, outbox.payloads, outbox.functions, outbox.sent = bytearray(), bytearray(), [], set()
+        while self._replies:
+            self._replies.popleft().set_exception(lost)
+        for future in futures.values():  # a retry submits again, into the new interchange's queue
+            if not future.done():
+                future.set_exception(lost)
+        old_blocks = BlockProviderExecutor.scale_in(self, len(self.blocks))  # the dead one's managers cannot move
+        with self._restart_lock:
+            if self._stopping:
+                return False
+            with contextlib.suppress(FileNotFoundError):  # the dead interchange's socket
+                os.unlink(interchange.local_address(self._ipc_dir))
+            try:
+                self._start_interchange()
+            except BadStateException as exc:
+                return self._give_up(exc)
+        logger.info("executor %s: interchange pid %d took over", self.label, self._interchange.pid)
+        self.scale_out(max(len(old_blocks), self.provider.init_blocks))
+        return True
+
+    def _give_up(self, error: BaseException) -> bool:
         self.set_bad_state_and_fail_all(error)
         while self._replies:
             self._replies.popleft().set_exception(error)
+        return False
 
     def _interchange_tail(self) -> str:
         tails = []
