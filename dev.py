@@ -4,7 +4,8 @@
     python3 dev.py test     install, then ruff and every test
     python3 dev.py bench    install (and Parsl beside it, for comparison), then every benchmark;
                             options after `bench` (--quick, --million) go to benchmarks/bench_htex.py
-    python3 dev.py readmes  rewrite the options tables of the plugins' READMEs from their declarations
+    python3 dev.py readmes  rewrite the options tables of the plugins' READMEs from their declarations, and the
+                            table of Parsl's names in docs/parsl.md
 
 Only the standard library is used here, so a fresh machine with Python 3.10+ and pip is enough.
 Workspace members are found by the globs in pyproject.toml, never listed by hand.
@@ -13,6 +14,8 @@ Workspace members are found by the globs in pyproject.toml, never listed by hand
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -63,12 +66,20 @@ def has_test_extra(path: str) -> bool:
 
 def install(extra: list[str], tests: bool = False) -> str:
     """Create .venv if needed and install every workspace member (editable, with its `test` extra when `tests`)
-    plus `extra`."""
+    plus `extra`, unless the same was installed since the members' pyproject.toml files last changed: the
+    installs are editable, so only those files (dependencies, entry points) make a new install necessary."""
     if not os.path.exists(python_in(VENV)):
         venv.create(VENV, with_pip=True)
     targets = [path + ("[test]" if tests and has_test_extra(path) else "") for path in members()]
-    editable = [arg for target in targets for arg in ("-e", target)]
-    run(python_in(VENV), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *editable, *extra)
+    request = hashlib.sha256(json.dumps([targets, extra, sys.version]).encode())
+    for path in members():
+        with open(os.path.join(path, "pyproject.toml"), "rb") as stream:
+            request.update(stream.read())
+    stamp = os.path.join(VENV, f".installed-{request.hexdigest()[:16]}")
+    if not os.path.exists(stamp):
+        editable = [arg for target in targets for arg in ("-e", target)]
+        run(python_in(VENV), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *editable, *extra)
+        open(stamp, "w").close()
     return python_in(VENV)
 
 
@@ -113,6 +124,7 @@ def main(argv: list[str]) -> None:
         python = python_in(VENV) if os.path.exists(python_in(VENV)) else install([])
         readmes = [os.path.join(path, "README.md") for path in members()]
         run(python, "-m", "parlay.backend_docs", *[path for path in readmes if os.path.isfile(path)])
+        run(python, "-m", "parlay.parsl_names", os.path.join(ROOT, "docs", "parsl.md"))
     elif command == "bench":
         python = install([])
         peer = install_peers()

@@ -8,6 +8,7 @@ Names are resolved on first use, so `import parlay` costs almost nothing.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -47,10 +48,28 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
     elif name in _SUBMODULES:
         value = importlib.import_module(f"parlay.{name}")
-    else:
-        raise AttributeError(f"module 'parlay' has no attribute {name!r}")
+    else:  # Parsl's top-level names (`parlay.set_stream_logger`, ...)
+        from parlay.parsl_fallback import parsl_attributes
+
+        value = parsl_attributes(__name__)(name)
     globals()[name] = value
     return value
+
+
+class _ParslPaths:
+    """Finds Parsl's module paths that parlay has no real module for (`parlay.app.app`, ...); consulted only
+    after the usual finders found nothing, so it costs `import parlay` nothing."""
+
+    @staticmethod
+    def find_spec(fullname: str, path: Any = None, target: Any = None) -> Any:
+        if not fullname.startswith("parlay."):
+            return None
+        from parlay.parsl_names import module_spec
+
+        return module_spec(fullname)
+
+
+sys.meta_path.append(_ParslPaths)
 
 
 def __dir__() -> list[str]:

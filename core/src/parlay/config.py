@@ -15,6 +15,9 @@ EXIT_MODES = ("cleanup", "skip", "wait")
 CHECKPOINT_MODES = (None, "task_exit", "periodic", "dfk_exit", "manual")
 STRATEGIES = ("simple", "htex_auto_scale", "none")
 DEPENDENCY_RESOLVERS = ("shallow", "deep")
+#: `usage_tracking` levels, by the names of Parsl's `usage_tracking.levels`. parlay sends nothing at any level.
+DISABLED, LEVEL_1, LEVEL_2, LEVEL_3 = 0, 1, 2, 3
+_CHECKPOINT_FIELDS = ("app_cache", "checkpoint_files", "checkpoint_mode", "checkpoint_period")
 
 
 def _one_of(allowed: Sequence[Any]) -> Callable[[Any, attrs.Attribute, Any], None]:
@@ -64,6 +67,23 @@ def _names(instance: Any, attribute: attrs.Attribute, value: list[Any]) -> None:
         raise ConfigurationError(f"Config.{attribute.name}={value!r}: expected a list of plugin entry-point names")
 
 
+def _usage_tracking(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value not in (DISABLED, LEVEL_1, LEVEL_2, LEVEL_3):  # True and False are 1 and 0, as in Parsl
+        raise ConfigurationError(
+            f"Config.usage_tracking={value!r}: allowed values are 0 to 3 (parlay.usage_tracking.levels.DISABLED, "
+            "LEVEL_1, LEVEL_2, LEVEL_3); parlay sends no usage data at any level"
+        )
+
+
+def _memoizer(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    from parlay.dataflow.memoization import BasicMemoizer
+
+    if value is not None and not isinstance(value, BasicMemoizer):
+        raise ConfigurationError(
+            f"Config.memoizer={value!r}: expected a parlay.dataflow.memoization.BasicMemoizer or None"
+        )
+
+
 def _checkpoint_period(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     parse_duration(value, f"Config.{attribute.name}")
 
@@ -99,12 +119,21 @@ class Config:
     strategy_period: float = attrs.field(default=5.0, validator=_non_negative)
     max_idletime: float = attrs.field(default=120.0, validator=_non_negative)
     initialize_logging: bool = True
+    #: Accepted for Parsl's configs: parlay sends no usage data anywhere, whatever the level.
+    usage_tracking: int = attrs.field(default=DISABLED, validator=_usage_tracking)
+    #: Accepted for Parsl's configs (it names the project in Parsl's usage data); unused.
+    project_name: str | None = None
+    #: Parsl's `BasicMemoizer(...)`: sets `app_cache` and the checkpoint fields from its own.
+    memoizer: Any = attrs.field(default=None, validator=_memoizer)
     #: Hook implementations (objects or modules) registered for this run only.
     plugins: list[Any] = attrs.field(factory=list, converter=list)
     #: Entry-point names of installed `parlay.hooks` plugins this run goes without (`"all"` for every one).
     disable_plugins: list[str] = attrs.field(factory=list, converter=list, validator=_names)
 
     def __attrs_post_init__(self) -> None:
+        if self.memoizer is not None:
+            for name in _CHECKPOINT_FIELDS:
+                setattr(self, name, getattr(self.memoizer, "memoize" if name == "app_cache" else name))
         if self.checkpoint_mode == "periodic" and self.checkpoint_period is None:
             raise ConfigurationError("Config.checkpoint_period is required when checkpoint_mode='periodic'")
 
@@ -115,4 +144,10 @@ class Config:
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigurationError(f"Config has no field {name!r}{hint} Fields: {', '.join(sorted(known))}")
+        both = [name for name in _CHECKPOINT_FIELDS if name in kwargs]
+        if kwargs.get("memoizer") is not None and both:
+            raise ConfigurationError(
+                f"Config: give either memoizer=BasicMemoizer(...) or {', '.join(both)}, not both "
+                "(the memoizer sets them)"
+            )
         self.__attrs_init__(executors=list(executors or ()), **kwargs)  # type: ignore[attr-defined]

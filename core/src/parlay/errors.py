@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from parlay.parsl_fallback import parsl_attributes
+
 
 class ParlayError(Exception):
     """Base class of every parlay error."""
@@ -223,6 +225,10 @@ class ScalingFailed(ExecutorError):
     """Adding or removing blocks failed."""
 
 
+class AddressWarning(UserWarning):
+    """Workers on other hosts are told only loopback addresses of the submitting host, which they cannot reach."""
+
+
 class ScalingWarning(UserWarning):
     """The provider refused to start a block; parlay tries again later."""
 
@@ -306,3 +312,6 @@ class DeserializationError(ParlayError):
 
 
 __all__ = [name for name, obj in list(globals().items()) if isinstance(obj, type) and issubclass(obj, Exception)]
+
+
+__getattr__ = parsl_attributes(__name__)  # Parsl's names for this module

@@ -9,6 +9,9 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import Any
 
+#: `Config.dependency_resolver` values, by Parsl's names too (`DEEP_DEPENDENCY_RESOLVER`).
+SHALLOW, DEEP = "shallow", "deep"
+
 
 class ShallowResolver:
     """Futures given directly as arguments, keyword arguments or elements of `inputs`."""
@@ -71,4 +74,4 @@ def _replace(value: Any) -> Any:
     return value
 
 
-RESOLVERS = {"shallow": ShallowResolver(), "deep": DeepResolver()}
+RESOLVERS = {SHALLOW: ShallowResolver(), DEEP: DeepResolver()}

@@ -27,9 +27,11 @@ import threading
 import types
 import warnings
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import PurePath
 from typing import Any
+
+import attrs
 
 from parlay.dataflow.rundirs import run_numbers
 from parlay.dataflow.taskrecord import TaskRecord
@@ -135,6 +137,17 @@ def _argument_id(value: Any, where: str, record: TaskRecord, output_ref: bool = 
         return id_for_memo(value, output_ref)
     except UnhashableArgument as exc:
         raise UnhashableArgument(f"task {record.id} of app {record.func_name}: {where}: {exc}") from exc
+
+
+@attrs.frozen(kw_only=True)
+class BasicMemoizer:
+    """Parsl's way of giving the memoization and checkpoint settings: `Config(memoizer=BasicMemoizer(...))` is
+    `Config(app_cache=memoize, checkpoint_files=..., checkpoint_mode=..., checkpoint_period=...)`."""
+
+    checkpoint_files: Sequence[str] | None = None
+    checkpoint_period: str | float | None = None
+    checkpoint_mode: str | None = None
+    memoize: bool = True
 
 
 class Memoizer:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from parlay.errors import ExecutorError, InvalidResourceSpecification, add_note
 from parlay.options import REQUIRED, declare, option, state, text
+from parlay.parsl_fallback import parsl_attributes
 
 if TYPE_CHECKING:
     from parlay.plugins.manager import Hooks
@@ -113,3 +114,6 @@ class ParlayExecutor(ABC):
 
     @abstractmethod
     def _shutdown(self) -> None: ...
+
+
+__getattr__ = parsl_attributes(__name__)  # Parsl's names for this module

@@ -179,15 +179,15 @@ class BlockProviderExecutor(ParlayExecutor):
 
     def _handle_errors(self, statuses: dict[str, JobStatus]) -> None:
         if self.block_error_handler is True:
-            self._fail_if_blocks_cannot_start()
+            self.fail_if_blocks_cannot_start(self.block_error_threshold)
         elif callable(self.block_error_handler):
             self.block_error_handler(self, statuses)
 
-    def _fail_if_blocks_cannot_start(self) -> None:
-        """The default block error handler: once `block_error_threshold` blocks in a row failed to start (one,
-        when the strategy replaces none) and no block is left that may yet start, fail every task with what
-        the last one left."""
-        threshold = self.block_error_threshold if self.replaces_blocks else 1
+    def fail_if_blocks_cannot_start(self, threshold: int) -> None:
+        """The default block error handler: once `threshold` blocks in a row failed to start (one, when the
+        strategy replaces none) and no block is left that may yet start, fail every task with what the last
+        one left."""
+        threshold = threshold if self.replaces_blocks else 1
         if self.blocks or len(self.failed_to_start) < threshold:
             return
         block_id, how, status = self.failed_to_start[-1]
@@ -251,3 +251,21 @@ class BlockProviderExecutor(ParlayExecutor):
     @abstractmethod
     def set_bad_state_and_fail_all(self, exception: BaseException) -> None:
         """Stop accepting tasks and fail every outstanding one with `exception`."""
+
+
+# Parsl's block error handlers, for `block_error_handler=` (and `functools.partial(windowed_error_handler,
+# threshold=N)`), with their meanings: `block_error_handler=True` is the windowed one with `block_error_threshold`.
+
+
+def noop_error_handler(executor: BlockProviderExecutor, statuses: dict[str, JobStatus]) -> None:
+    """Let the tasks wait, however many blocks fail."""
+
+
+def simple_error_handler(executor: BlockProviderExecutor, statuses: dict[str, JobStatus]) -> None:
+    """Fail the tasks once as many blocks as `init_blocks` (at least one) failed to start and none is left."""
+    executor.fail_if_blocks_cannot_start(max(1, executor.provider.init_blocks))
+
+
+def windowed_error_handler(executor: BlockProviderExecutor, statuses: dict[str, JobStatus], threshold: int = 3) -> None:
+    """Fail the tasks once `threshold` blocks in a row failed to start and none is left."""
+    executor.fail_if_blocks_cannot_start(threshold)

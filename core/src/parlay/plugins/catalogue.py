@@ -7,8 +7,10 @@ from __future__ import annotations
 #: kind -> entry-point name -> (class name, distribution)
 CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
     "executors": {
+        "dask": ("DaskExecutor", "parlay-executor-dask"),
         "htex": ("HighThroughputExecutor", "parlay-executor-htex"),
         "processes": ("ProcessExecutor", "parlay-executor-processes"),
+        "ray": ("RayExecutor", "parlay-executor-ray"),
     },
     "providers": {
         "aws": ("AWSProvider", "parlay-provider-aws"),

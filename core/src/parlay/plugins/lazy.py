@@ -22,8 +22,10 @@ def backend_attributes(kind: str) -> tuple[Callable[[str], Any], Callable[[], li
     def __getattr__(name: str) -> Any:
         if name.startswith("_") or importlib.util.find_spec(f"{module.__name__}.{name}") is not None:
             raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
+        from parlay.parsl_names import refuse_if_absent
         from parlay.plugins.registry import resolve_attribute
 
+        refuse_if_absent(f"parsl.{kind}.{name}")  # Parsl's WorkQueueExecutor...: say what to use instead
         value = resolve_attribute(kind, name)
         setattr(module, name, value)
         return value

@@ -11,7 +11,8 @@ It adds to `ExecutionProvider` what such blocks need so that nothing is left run
   implements it once;
 - `startup_script`: the block's script, with `secret_environment` (the executor's keys) exported in it, for
   providers that hand the script to the instance through user-data, metadata or custom data that only the
-  instance reads. Providers with a secret store of their own (Kubernetes) use `job_script` and the store.
+  instance reads. Providers with a secret store of their own (a container orchestrator's) use `job_script`
+  and the store.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ RUN_TAG, BLOCK_TAG = "parlay-run", "parlay-block"
 
 def tag_value(text: str) -> str:
     """`text` as a value every cloud accepts in a label or tag: lower case letters, digits, `-` and `_`,
-    at most 63 characters (Google's and Kubernetes' rules are the strictest)."""
+    at most 63 characters (the strictest clouds' rules)."""
     return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:63].strip("-_") or "none"
 
 

@@ -1,4 +1,4 @@
-"""`CloudProviderConformance`: the tests every cloud or Kubernetes provider plugin's tests inherit.
+"""`CloudProviderConformance`: the suite every cloud or container-cluster provider plugin's tests inherit.
 
 No cloud is reachable from a test machine, so each plugin ships a stand-in: a local HTTP server that speaks
 the REST API its official client calls and really runs each instance's startup script (each pod's command)

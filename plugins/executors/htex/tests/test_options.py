@@ -35,7 +35,7 @@ def test_without_a_provider_blocks_run_on_this_machine():
         ({"prefetch_capacity": -1}, r"prefetch_capacity=-1: expected an integer >= 0, or None"),
         ({"drain_period": 0}, r"drain_period=0: expected seconds > 0, or None"),
         ({"encrypted": "yes"}, r"encrypted='yes': expected True or False"),
-        ({"address": "my host"}, r"address='my host': expected a host name or IP address, or None"),
+        ({"address": "my host"}, r"address='my host': expected a host name or IP address, or several, or None"),
         ({"block_error_handler": "loud"}, r"block_error_handler='loud': expected True, False or a callable"),
         ({"provider": "local"}, r"provider='local': expected a provider"),
         ({"heartbeat_period": 5, "heartbeat_threshold": 5}, r"heartbeat_threshold=5: .*more than heartbeat_period=5"),

@@ -17,11 +17,11 @@ import os
 import select
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -29,7 +29,9 @@ from typing import Any
 import attrs
 
 import parlay
+from parlay.addresses import get_all_addresses
 from parlay.errors import (
+    AddressWarning,
     BadStateException,
     ExecutorError,
     InterchangeLost,
@@ -129,8 +131,12 @@ class HighThroughputExecutor(BlockProviderExecutor):
 
     address: str | None = option(
         None,
-        "the address workers connect to (default: loopback when blocks run on this host, else this host's name)",
-        optional(Check(name.test, "a host name or IP address")),
+        "the address workers connect to, or several separated by commas of which each manager uses the first that "
+        "answers (default: loopback when blocks run on this host, else every address of this host)",
+        optional(Check(lambda value: all(map(name.test, value.split(","))), "a host name or IP address, or several")),
+    )
+    address_probe_timeout: float = option(
+        30, "seconds a manager tries the addresses before its block fails, naming those it tried", amount("seconds")
     )
     worker_port_range: tuple[int, int] = option(
         (54000, 55000), "the ports the interchange may listen on for workers", _PORTS
@@ -271,7 +277,14 @@ class HighThroughputExecutor(BlockProviderExecutor):
         os.makedirs(self._dir, exist_ok=True)
         self._cert_dir = create_keys(os.path.join(self._dir, "certificates")) if self.encrypted else None
         self._worker_address = self.address or self._default_address()
-        loopback = self._worker_address.startswith("127.") or self._worker_address == "localhost"
+        loopback = _loopback(self._worker_address)
+        if loopback and not self.provider.blocks_on_this_host:
+            text = (
+                f"executor {self.label}: workers will be told to connect to {self._worker_address}, a loopback "
+                f"address, but {type(self.provider).__name__} runs blocks on other hosts; give HighThroughputExecutor "
+                "an address they can reach (parlay.addresses.address_by_interface('ib0'), for example)"
+            )
+            warnings.warn_explicit(text, AddressWarning, "parlay", 0)
         # on one host, Unix sockets are quicker than TCP over loopback; their folder is the user's alone
         self._ipc_dir = tempfile.mkdtemp(prefix="parlay-htex-")
         self._interchange_config = {
@@ -300,7 +313,9 @@ class HighThroughputExecutor(BlockProviderExecutor):
             raise BadStateException(self.label, f"{exc}: {self._interchange_tail()}") from None
 
     def _default_address(self) -> str:
-        return "127.0.0.1" if self.provider.blocks_on_this_host else socket.getfqdn()
+        if self.provider.blocks_on_this_host:
+            return "127.0.0.1"
+        return ",".join(get_all_addresses()) or "127.0.0.1"
 
     def _get_launch_command(self, block_id: str) -> str:
         logdir = self.worker_logdir_root or self._dir
@@ -312,13 +327,14 @@ class HighThroughputExecutor(BlockProviderExecutor):
                 logdir=logdir,
                 cert_dir=self._cert_dir or "",
             )
-        loopback = self._worker_address.startswith("127.") or self._worker_address == "localhost"
+        loopback = _loopback(self._worker_address)
         shared = self.provider.shares_filesystem
         if not shared and self._cert_dir:  # the block's host has not the run's files: the provider brings the keys
             self.provider.secret_environment[KEYS_VARIABLE] = client_keys_text(self._cert_dir)
         options = {
             "--addresses": self._worker_address,
             "--port": self.worker_port,
+            "--address-probe-timeout": self.address_probe_timeout,
             "--block-id": block_id,
             "--logdir": logdir if shared or self.worker_logdir_root else REMOTE_LOGDIR,
             "--cores-per-worker": self.cores_per_worker,
@@ -569,6 +585,11 @@ class HighThroughputExecutor(BlockProviderExecutor):
             if tail:
                 tails.append(f"{path}:\n{tail}")
         return "\n".join(tails) or "it left no log"
+
+
+def _loopback(addresses: str) -> bool:
+    """Whether every one of comma-separated `addresses` is a loopback address."""
+    return all(a.startswith("127.") or a in ("localhost", "::1") for a in addresses.split(","))
 
 
 def _lost_error(detail: dict[str, Any]) -> BaseException:

@@ -15,11 +15,13 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from multiprocessing.connection import Connection
@@ -28,6 +30,7 @@ from typing import Any
 import zmq
 
 import parlay
+from parlay.addresses import tcp_url
 from parlay.worker import READY, pack_task, start_worker
 from parlay_executor_htex import protocol as p
 from parlay_executor_htex import transport as wire
@@ -113,10 +116,12 @@ class NodeManager:
                 sock.close()
                 raise SystemExit(f"cannot reach the interchange at {self.args.ipc}: {exc}") from None
             return Stream(sock)
+        address = first_answering(self.args.addresses.split(","), self.args.port, self.args.address_probe_timeout)
+        logger.info("the interchange answers at %s:%d", address, self.args.port)
         zsock = client_socket(self.context, zmq.DEALER, self.args.cert_dir)
         zsock.setsockopt(zmq.IDENTITY, self.id)
         zsock.setsockopt(zmq.LINGER, 0)
-        zsock.connect(f"tcp://{self.args.addresses.split(',')[0]}:{self.args.port}")
+        zsock.connect(tcp_url(address, self.args.port))
         return wire.Link(zsock)
 
     # --- workers ----------------------------------------------------------------------------------
@@ -419,6 +424,36 @@ class NodeManager:
         self.context.destroy(linger=0)
 
 
+def first_answering(addresses: list[str], port: int, timeout: float) -> str:
+    """The first of the submitting host's `addresses` to accept a TCP connection on `port`, all tried at once
+    and again until `timeout` seconds have passed; SystemExit naming each address and why it failed."""
+    answers: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    deadline = time.monotonic() + timeout
+
+    def probe(address: str) -> None:
+        while True:
+            try:
+                socket.create_connection((address, port), timeout=max(0.1, deadline - time.monotonic())).close()
+            except OSError as exc:
+                if time.monotonic() + 1 < deadline:  # a refusal may be an interchange not listening yet
+                    time.sleep(1)
+                    continue
+                answers.put((address, str(exc) or type(exc).__name__))
+                return
+            answers.put((address, None))
+            return
+
+    for address in addresses:
+        threading.Thread(target=probe, args=(address,), name=f"probe-{address}", daemon=True).start()
+    failures = []
+    for _ in addresses:
+        address, error = answers.get()
+        if error is None:
+            return address
+        failures.append(f"{address}:{port} ({error})")
+    raise SystemExit(f"cannot reach the interchange at any address tried for {timeout:g} s: {', '.join(failures)}")
+
+
 def moving_average(average: float, sample: float) -> float:
     """`average` with `sample` given a fifth of the weight."""
     return 0.8 * average + 0.2 * sample
@@ -450,6 +485,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="parlay-htex-manager", description=__doc__.splitlines()[0])
     parser.add_argument("--addresses", required=True, help="interchange addresses, comma separated")
     parser.add_argument("--port", type=int, required=True, help="the interchange's worker port")
+    parser.add_argument(
+        "--address-probe-timeout", type=float, default=30, help="seconds to find an address that answers"
+    )
     parser.add_argument("--cert-dir", default=None, help="the run's CurveZMQ keys (omit when unencrypted)")
     parser.add_argument(
         "--cert-env", default=None, help="an environment variable holding the keys, on hosts without the run's files"
