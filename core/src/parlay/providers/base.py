@@ -237,15 +237,17 @@ class ExecutionProvider(ABC):
         base = os.path.join(self._script_dir(), job_name)
         return base + ".stdout", base + ".stderr"
 
-    def job_script(self, command: str, tasks_per_node: int, job_name: str) -> str:
-        """The full text of the script that `submit` hands to the scheduler."""
+    def job_script(self, command: str, tasks_per_node: int, job_name: str, nodes: int | None = None) -> str:
+        """The full text of the script that `submit` hands to the scheduler, whose launcher starts `command` on
+        `nodes` nodes (default: `nodes_per_block`; cloud instances and pods each run it for their one node)."""
         from parlay.plugins.manager import get_hooks
 
+        nodes = nodes or self.nodes_per_block
         hooks = self.hooks or get_hooks()
         command = hooks.launch_command(
-            launcher=self.launcher, command=command, tasks_per_node=tasks_per_node, nodes_per_block=self.nodes_per_block
+            launcher=self.launcher, command=command, tasks_per_node=tasks_per_node, nodes_per_block=nodes
         )
-        launched = self.launcher(command, tasks_per_node, self.nodes_per_block)
+        launched = self.launcher(command, tasks_per_node, nodes)
         parts = [
             "#!/bin/bash",
             *self._directives(job_name, tasks_per_node),
@@ -261,10 +263,10 @@ class ExecutionProvider(ABC):
         """Where the job script of `job_name` is written."""
         return os.path.join(self._script_dir(), job_name + ".submit")
 
-    def write_script(self, command: str, tasks_per_node: int, job_name: str) -> str:
+    def write_script(self, command: str, tasks_per_node: int, job_name: str, nodes: int | None = None) -> str:
         path = self.script_path(job_name)
         with open(path, "w") as stream:
-            stream.write(self.job_script(command, tasks_per_node, job_name))
+            stream.write(self.job_script(command, tasks_per_node, job_name, nodes))
         os.chmod(path, 0o755)
         return path
 

@@ -61,8 +61,9 @@ class CloudProvider(ExecutionProvider):
         self._journal({"event": "deleted", "job_id": f"{resource}/{resource_id}", "resource": resource})
 
     def startup_script(self, command: str, tasks_per_node: int, job_name: str) -> str:
-        """The job script with `secret_environment` exported after its first line: for user-data, metadata or
-        custom data, which only the instance reads. Never written to the run directory."""
-        first, _, rest = self.job_script(command, tasks_per_node, job_name).partition("\n")
+        """The script each instance of a block runs, for its one node, with `secret_environment` exported after
+        its first line: for user-data, metadata or custom data, which only the instance reads. Never written to
+        the run directory (`write_script(..., nodes=1)` writes it without the secrets, for the user to read)."""
+        first, _, rest = self.job_script(command, tasks_per_node, job_name, nodes=1).partition("\n")
         exports = [f"export {name}={shlex.quote(value)}" for name, value in sorted(self.secret_environment.items())]
         return "\n".join([first, *exports, rest])
