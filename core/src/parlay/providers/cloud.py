@@ -3,7 +3,8 @@ nothing with the submitting host.
 
 It adds to `ExecutionProvider` what such blocks need so that nothing is left running or billed by surprise:
 
-- `tags(job_name)`: the labels every created thing carries (the run and the block), valid for every cloud;
+- `tags(job_name)`: the labels every created thing carries (the run, the provider and the block), valid for
+  every cloud;
 - `record` / `forget`: each created resource beyond the job itself (a secret, a network interface, a
   security group) is journaled the moment the API returns it, and its deletion too;
 - `sweep(run_id)` finds by the recorded ids and by the tags what a run left and deletes it, a line per
@@ -24,8 +25,9 @@ from typing import Any
 from parlay.options import amount, declare, option
 from parlay.providers.base import ExecutionProvider
 
-#: The tag keys every created resource carries.
-RUN_TAG, BLOCK_TAG = "parlay-run", "parlay-block"
+#: The tag keys every created resource carries: the run, the provider (by its label, so that one provider's
+#: sweep spares another's resources in the same run) and, for a block's own resources, the block.
+RUN_TAG, PROVIDER_TAG, BLOCK_TAG = "parlay-run", "parlay-provider", "parlay-block"
 
 
 def tag_value(text: str) -> str:
@@ -45,8 +47,8 @@ class CloudProvider(ExecutionProvider):
     api_timeout: float = option(30, "seconds an API call may take before it counts as failed", amount("seconds"))
 
     def tags(self, job_name: str | None = None) -> dict[str, str]:
-        """The run's tag, and the block's when `job_name` is given."""
-        tags = {RUN_TAG: tag_value(self.run_id or "none")}
+        """The run's and the provider's tags, and the block's when `job_name` is given."""
+        tags = {RUN_TAG: tag_value(self.run_id or "none"), PROVIDER_TAG: tag_value(self.label)}
         if job_name is not None:
             tags[BLOCK_TAG] = tag_value(job_name)
         return tags

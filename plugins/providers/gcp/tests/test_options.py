@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from parlay.errors import ConfigurationError
-from parlay.providers.cloud import BLOCK_TAG, RUN_TAG
+from parlay.providers.cloud import BLOCK_TAG, PROVIDER_TAG, RUN_TAG
 from parlay_provider_gcp import GoogleCloudProvider
-from parlay_provider_gcp.provider import ENDPOINT_VARIABLE, EXIT_LINE, PROVIDER_TAG
+from parlay_provider_gcp.provider import ENDPOINT_VARIABLE, EXIT_LINE
 
 from .conftest import ZONE
 

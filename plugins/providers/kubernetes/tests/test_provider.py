@@ -85,7 +85,8 @@ def test_pods_carry_the_options_and_the_keys_only_by_reference(make, cluster):
     job_id = provider.submit("start-the-workers", 1, "parlay.options.block-0")
     assert job_id.startswith("genomes-")
     pods = [cluster.pod(f"{job_id}-{index}") for index in (0, 1)]
-    labels = {"parlay-run": "options-run-7", "parlay-block": "parlay-options-block-0", "parlay-job": job_id}
+    labels = {"parlay-run": "options-run-7", "parlay-provider": "options", "parlay-block": "parlay-options-block-0",
+              "parlay-job": job_id}  # fmt: skip
     [secret] = [name for kind, name, tags in cluster.resources() if kind == "secret"]
     for pod in pods:
         assert KEYS not in json.dumps(pod), "the keys are in the Secret, never in the pod spec"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from parlay.errors import ExecutionProviderException, ParlayError, SubmitException
 from parlay.options import REQUIRED, Check, amount, declare, name, one_of, option, optional, state
 from parlay.providers.base import JobState, JobStatus
-from parlay.providers.cloud import RUN_TAG, CloudProvider, tag_value
+from parlay.providers.cloud import PROVIDER_TAG, RUN_TAG, CloudProvider, tag_value
 
 if TYPE_CHECKING:
     from parlay_provider_gcp.compute import Compute
@@ -25,8 +25,6 @@ logger = logging.getLogger(__name__)
 
 #: The variable naming the Compute Engine API's address when `endpoint` is None.
 ENDPOINT_VARIABLE = "PARLAY_GCP_ENDPOINT"
-#: The label naming the provider, so that one provider's sweep spares the instances of another in the same run.
-PROVIDER_TAG = "parlay-provider"
 #: What each instance writes to its serial console when the block's script ends, before powering off.
 EXIT_LINE = "parlay-gcp: the block script exited with code"
 # An instance runs on (and bills) after its startup script ends: the script powers it off, and the provider
@@ -130,7 +128,7 @@ class GoogleCloudProvider(CloudProvider):
             with self._calling(f"images.getFromFamily {self.os_project}/{self.os_family}", job_name):
                 self._image = compute.image_from_family(self.os_project, self.os_family)
         script = self._instance_script(command, tasks_per_node, job_name)
-        labels = {**self.tags(job_name), PROVIDER_TAG: tag_value(self.label)}
+        labels = self.tags(job_name)
         machine_type = f"zones/{self.region}/machineTypes/{self.instance_type}"
         description = f"parlay block {job_name} of run {self.run_id}"
         token = secrets.token_hex(4)
