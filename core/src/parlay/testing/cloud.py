@@ -32,7 +32,7 @@ import pytest
 from parlay.errors import ExecutionProviderException, SubmitException
 from parlay.providers.base import JobState, JobStatus, read_journal
 from parlay.providers.cloud import BLOCK_TAG, RUN_TAG, CloudProvider, tag_value
-from parlay.testing.providers import run_cleanup, wait_for
+from parlay.testing.providers import final_status, run_cleanup, wait_for
 
 WORKER_INIT = "export PARLAY_CONFORMANCE=initialised"
 SECRET = "conformance-secret-4711"
@@ -84,11 +84,7 @@ class CloudProviderConformance:
     # --- helpers ----------------------------------------------------------------------------------
 
     def final_status(self, provider: CloudProvider, job_id: str) -> JobStatus:
-        def ended() -> JobStatus | None:
-            [status] = provider.status([job_id])
-            return status if status.terminal else None
-
-        return wait_for(ended, f"block {job_id} to end")
+        return final_status(provider, job_id)
 
     def unknown_job_id(self, job_id: str) -> str:
         """A job id of the provider's form that names nothing (override if ids have no hex digits)."""

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import pytest
 
 from parlay.errors import ExecutionProviderException, SubmitException
-from parlay.providers.base import JobState, JobStatus, read_journal
+from parlay.providers.base import ExecutionProvider, JobState, JobStatus, read_journal
 from parlay.providers.cluster import ClusterProvider
 from parlay.testing.fake_scheduler import FakeScheduler, fake_scheduler
 
@@ -55,6 +55,16 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = TIMEOUT, 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+def final_status(provider: ExecutionProvider, job_id: str) -> JobStatus:
+    """The status of job `job_id` once it has ended (fails the test if it never does)."""
+
+    def ended() -> JobStatus | None:
+        [status] = provider.status([job_id])
+        return status if status.terminal else None
+
+    return wait_for(ended, f"job {job_id} to end")
 
 
 def run_cleanup(*args: str | os.PathLike) -> subprocess.CompletedProcess[str]:
@@ -102,11 +112,7 @@ class LiveProviderConformance:
     # --- helpers ----------------------------------------------------------------------------------
 
     def final_status(self, provider: ClusterProvider, job_id: str) -> JobStatus:
-        def ended() -> JobStatus | None:
-            [status] = provider.status([job_id])
-            return status if status.terminal else None
-
-        return wait_for(ended, f"job {job_id} to end")
+        return final_status(provider, job_id)
 
     def wait_started(self, marker: Path) -> None:
         wait_for(marker.exists, f"the job to write {marker}")
