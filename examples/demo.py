@@ -3,6 +3,8 @@
 python examples/demo.py              # threads (the default config)
 python examples/demo.py processes    # worker processes (parlay-executor-processes)
 python examples/demo.py htex         # the high-throughput executor on local blocks (parlay-executor-htex)
+python examples/demo.py dask         # a local Dask cluster (parlay-executor-dask)
+python examples/demo.py ray          # a local Ray cluster (parlay-executor-ray)
 """
 
 import os
@@ -44,6 +46,14 @@ def config(kind: str) -> parlay.Config:
         from parlay.providers import LocalProvider
 
         return parlay.Config(executors=[HighThroughputExecutor(max_workers_per_node=2, provider=LocalProvider())])
+    if kind == "dask":
+        from parlay.executors import DaskExecutor
+
+        return parlay.Config(executors=[DaskExecutor(n_workers=2)])
+    if kind == "ray":
+        from parlay.executors import RayExecutor
+
+        return parlay.Config(executors=[RayExecutor(num_cpus=2)])
     return parlay.Config()
 
 

@@ -9,7 +9,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("executor", ["threads", "processes", "htex"])
+@pytest.mark.parametrize("executor", ["threads", "processes", "htex", "dask", "ray"])
 def test_demo(executor, tmp_path):
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "examples", "demo.py"), executor],
