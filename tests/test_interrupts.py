@@ -37,7 +37,8 @@ EXIT_TIMEOUT = 60
 ORPHAN_TIMEOUT = 30
 
 SCRIPT = r"""
-import os, sys, time
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whoever started the tests
 import parlay
 from parlay import Config, bash_app, python_app
 from parlay.executors.threads import ThreadPoolExecutor

@@ -23,7 +23,8 @@ from parlay.testing import TIMEOUT
 from parlay.testing.executors import process_alive
 
 SCRIPT = """
-import os, sys, time
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whoever started the tests
 import parlay
 from parlay import bash_app, python_app
 

@@ -266,7 +266,9 @@ class ExecutionProvider(ABC):
     def write_script(self, command: str, tasks_per_node: int, job_name: str, nodes: int | None = None) -> str:
         path = self.script_path(job_name)
         with open(path, "w") as stream:
-            stream.write(self.job_script(command, tasks_per_node, job_name, nodes))
+            # `nodes` only when asked for: a provider that overrides job_script without it still writes whole blocks
+            arguments = (command, tasks_per_node, job_name, nodes) if nodes else (command, tasks_per_node, job_name)
+            stream.write(self.job_script(*arguments))
         os.chmod(path, 0o755)
         return path
 

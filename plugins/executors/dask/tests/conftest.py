@@ -63,8 +63,9 @@ def start_dask_cluster():
     return dask_cluster
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def external_scheduler(tmp_path_factory):
-    """The address of a Dask cluster of two workers that parlay did not start, shared by the session."""
+    """The address of a Dask cluster of two workers that parlay did not start, shared by a test module (not the
+    session: its processes would outlive the module into other plugins' tests)."""
     with dask_cluster(tmp_path_factory.mktemp("external-dask"), 2) as (address, _):
         yield address

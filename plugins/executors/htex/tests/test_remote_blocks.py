@@ -27,8 +27,8 @@ class FarProvider(LocalProvider):
     shares_filesystem = False
     blocks_on_this_host = False
 
-    def job_script(self, command, tasks_per_node, job_name):
-        first, _, rest = super().job_script(command, tasks_per_node, job_name).partition("\n")
+    def job_script(self, command, tasks_per_node, job_name, nodes=None):
+        first, _, rest = super().job_script(command, tasks_per_node, job_name, nodes).partition("\n")
         exports = [f"export {name}={shlex.quote(value)}" for name, value in self.secret_environment.items()]
         return "\n".join([first, *exports, rest])
 

@@ -87,6 +87,7 @@ def user_ray(ray_temp_dir):
     run: executors share it and must leave it running."""
     import ray
 
+    others = descendants(os.getpid())  # what other tests' fixtures may have started
     ray.init(
         address="local",
         num_cpus=2,
@@ -96,7 +97,7 @@ def user_ray(ray_temp_dir):
         _temp_dir=ray_temp_dir,
     )
     yield
-    cluster = descendants(os.getpid())
+    cluster = descendants(os.getpid()) - others
     ray.shutdown()
     assert not wait_gone(cluster), "Ray processes outlived ray.shutdown()"
 

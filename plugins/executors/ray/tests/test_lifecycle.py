@@ -29,18 +29,19 @@ def test_local_cluster_is_started_shared_stopped_and_started_again(tmp_path, ray
     import ray
 
     assert not ray.is_initialized()
+    others = processes.descendants(os.getpid())  # what other tests' fixtures may have started
     executors = [own_cluster("a", ray_temp_dir), own_cluster("b", ray_temp_dir)]
     with parlay.load(Config(executors=executors, run_dir=str(tmp_path / "runinfo"))):
         assert ray.cluster_resources()["CPU"] == 2
         assert apps.identity(1).result(TIMEOUT) + on_b(1).result(TIMEOUT) == 3
-        cluster = processes.descendants(os.getpid())
+        cluster = processes.descendants(os.getpid()) - others
         assert cluster, "Ray's processes run under this one"
     assert not ray.is_initialized()
     assert not processes.wait_gone(cluster), "the cluster's processes outlived the run"
 
     with parlay.load(Config(executors=[own_cluster("a", ray_temp_dir)], run_dir=str(tmp_path / "runinfo"))):
         assert apps.identity("again").result(TIMEOUT) == "again"
-        cluster = processes.descendants(os.getpid())
+        cluster = processes.descendants(os.getpid()) - others
     assert not ray.is_initialized()
     assert not processes.wait_gone(cluster)
 

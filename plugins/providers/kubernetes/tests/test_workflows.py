@@ -128,7 +128,8 @@ def test_a_used_up_quota_fails_the_waiting_task(cluster, tmp_path):
 # --- a run killed with SIGKILL --------------------------------------------------------------------------
 
 SUBMITTER = """
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whoever started the tests
     import parlay
     from parlay import Config, python_app
     from parlay_executor_htex import HighThroughputExecutor
