@@ -18,6 +18,7 @@ from parlay.errors import (
     SubmitException,
 )
 from parlay.executors.blocks import BlockProviderExecutor
+from parlay.executors.threads import ThreadPoolExecutor
 from parlay.launchers.builtin import SimpleLauncher, SingleNodeLauncher, WrappedLauncher
 from parlay.plugins import hookimpl
 from parlay.plugins.manager import get_hooks
@@ -364,6 +365,24 @@ def test_unknown_scheme_says_nothing_can_stage_it(tmp_path):
 
     with (
         parlay.load(Config(run_dir=str(tmp_path / "runinfo"))),
-        pytest.raises(ConfigurationError, match=r"app use: nothing can stage gopher://host/data .*no staging named"),
+        pytest.raises(ConfigurationError, match=r"app use: executor .threads. cannot stage in gopher://host/data"),
     ):
         use(inputs=[File("gopher://host/data")])
+
+
+def test_missing_staging_plugin_names_its_package(tmp_path):
+    @parlay.python_app
+    def use(inputs=()):
+        return inputs
+
+    threads = ThreadPoolExecutor(label="threads", storage_access=[NoOpFileStaging()])
+    with (
+        parlay.load(Config(executors=[threads], run_dir=str(tmp_path / "runinfo"))),
+        pytest.raises(ConfigurationError, match=r"s3://bucket/key.*pip install parlay-staging-s3"),
+    ):
+        use(inputs=[File("s3://bucket/key")])
+
+
+def test_storage_access_must_be_staging_providers():
+    with pytest.raises(ConfigurationError, match=r"ThreadPoolExecutor.storage_access=\['http'\]: expected None or"):
+        ThreadPoolExecutor(storage_access=["http"])

@@ -189,6 +189,22 @@ class JoinError(PropagatedException):
     kind = "Join"
 
 
+# --- staging --------------------------------------------------------------------------------------
+
+
+class StagingError(ParlayError):
+    """A file could not be moved: `url` names it, `direction` is `in` or `out`, `reason` says why."""
+
+    def __init__(self, url: str, direction: str, reason: str):
+        self.url = url
+        self.direction = direction
+        self.reason = reason
+        super().__init__(url, direction, reason)
+
+    def __str__(self) -> str:
+        return f"could not stage {self.direction} {self.url}: {self.reason}"
+
+
 # --- executors ------------------------------------------------------------------------------------
 
 

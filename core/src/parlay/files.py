@@ -33,6 +33,10 @@ class File(os.PathLike):
             return self.path
         raise ValueError(f"{self.url} has no local path yet: it has not been staged in (scheme {self.scheme!r})")
 
+    def cleancopy(self) -> File:
+        """A copy without the `local_path` a staging plugin chose: what each task stages for itself."""
+        return File(self.url)
+
     def __fspath__(self) -> str:
         return self.filepath
 

@@ -41,8 +41,8 @@ from parlay.execution import kill_running_commands
 from parlay.executors.base import ParlayExecutor
 from parlay.executors.blocks import BlockProviderExecutor
 from parlay.executors.threads import ThreadPoolExecutor
-from parlay.files import File
-from parlay.futures import AppFuture, DataFuture
+from parlay.futures import AppFuture
+from parlay.staging.manager import DataManager
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class DataFlowKernel:
             self.hooks.close()
             raise
         self.run_id = str(uuid.uuid4())
+        self.data_manager = DataManager(self)
         self._log_handler = _start_logging(self.run_dir) if config.initialize_logging else None
         logger.info("parlay run %s starting in %s", self.run_id, self.run_dir)
 
@@ -166,8 +167,15 @@ class DataFlowKernel:
             time.time(),
         )
         record.app_fu = future = AppFuture(record)
+        inhibit = False
         if kwargs:
-            self._prepare_files(record, kwargs, future)
+            inhibit = bool(kwargs.pop("_parlay_staging_inhibit", False) or kwargs.pop("_parsl_staging_inhibit", False))
+            self._prepare_streams(record, kwargs, future)
+        try:
+            args, kwargs = self.data_manager.prepare(record, future, args, kwargs, inhibit)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"app {app.__name__}: {exc}") from None
+        record.args, record.kwargs = args, kwargs or _NOTHING
         deps = self._resolver.gather(args, kwargs)
         with self._done:
             self._outstanding += 1
@@ -205,8 +213,8 @@ class DataFlowKernel:
                 )
         return labels[0] if len(labels) == 1 else random.choice(labels)
 
-    def _prepare_files(self, record: TaskRecord, kwargs: dict[str, Any], future: AppFuture) -> None:
-        """Resolve `AUTO_LOGNAME` streams and give each output File its DataFuture."""
+    def _prepare_streams(self, record: TaskRecord, kwargs: dict[str, Any], future: AppFuture) -> None:
+        """Resolve `AUTO_LOGNAME` streams."""
         for stream in ("stdout", "stderr"):
             value = kwargs.get(stream)
             if type(value) is int and value == AUTO_LOGNAME:
@@ -214,37 +222,6 @@ class DataFlowKernel:
                 record.ignore_for_cache = record.ignore_for_cache | {stream}
         if "stdout" in kwargs or "stderr" in kwargs:
             future._stdout, future._stderr = kwargs.get("stdout"), kwargs.get("stderr")
-        outputs = kwargs.get("outputs")
-        if outputs:
-            files = [o if isinstance(o, File) else File(o) for o in outputs]
-            kwargs["outputs"] = files
-            future._outputs = [DataFuture(future, f, record.id) for f in files]
-            for file in files:
-                if file.scheme != "file":
-                    self._staging_for(file, record).stage_out(self, record.executor, file, future)
-        inputs = kwargs.get("inputs")
-        if inputs:
-            staged = []
-            for item in inputs:
-                if isinstance(item, File) and item.scheme != "file":
-                    staged.append(self._staging_for(item, record).stage_in(self, record.executor, item, None) or item)
-                else:
-                    staged.append(item)
-            kwargs["inputs"] = staged
-
-    def _staging_for(self, file: File, record: TaskRecord) -> Any:
-        """The staging plugin for a file that is not a plain path: a hook's choice, else the one named
-        after the URL scheme."""
-        executor = self.executors[record.executor]
-        staging = self.hooks.staging_for(file=file, executor=executor)
-        if staging is None:
-            from parlay.plugins import registry  # deferred: entry-point discovery, only for a URL no hook stages
-
-            try:
-                staging = registry.load("staging", file.scheme)()
-            except LookupError as exc:
-                raise ConfigurationError(f"app {record.func_name}: nothing can stage {file.url} ({exc})") from exc
-        return staging
 
     def _auto_stream_path(self, record: TaskRecord, stream: str) -> str:
         if self.config.std_autopath is not None:
@@ -309,7 +286,7 @@ class DataFlowKernel:
             self._set_state(record, States.launched)
         executor = self.executors[record.executor]
         try:
-            exec_fu = executor.submit(record.app.runner, record.resource_specification, *record.args, **record.kwargs)
+            exec_fu = executor.submit(record.runner, record.resource_specification, *record.args, **record.kwargs)
         except Exception as exc:
             self._task_failed(record, exc)
             return
@@ -546,6 +523,7 @@ class DataFlowKernel:
         self._shutdown_executors()
         kill_running_commands()  # bash commands of in-process executors run in sessions of their own
         self._drop_unfinished()
+        self.data_manager.close()
         if self.config.checkpoint_mode is not None:
             self.memoizer.checkpoint()
         counts = {state.value: n for state, n in self.task_state_counts.items() if n}

@@ -38,6 +38,7 @@ from parlay.dataflow.taskrecord import TaskRecord
 from parlay.errors import BadCheckpoint, RunFileWarning, UnhashableArgument
 from parlay.execution import RESERVED_KWARGS
 from parlay.files import File
+from parlay.staging.transfer import STEPS_KWARG
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ MAGIC = b"parlay checkpoint 1\n"
 _HEADER = struct.Struct("<III")
 _SIZE = struct.Struct("<II")
 #: Reserved keyword arguments that do not change a task's result. `label` is hashed: a function may read it.
-_NOT_HASHED = RESERVED_KWARGS - {"inputs", "outputs", "label"}
+_NOT_HASHED = (RESERVED_KWARGS - {"inputs", "outputs", "label"}) | {STEPS_KWARG}
 
 
 @functools.singledispatch

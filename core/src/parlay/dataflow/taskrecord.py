@@ -37,6 +37,7 @@ class TaskRecord:
         "memoize",
         "pending_deps",
         "resource_specification",
+        "runner",
         "status",
         "time_invoked",
         "time_returned",
@@ -79,6 +80,8 @@ class TaskRecord:
         self.joins: Future | list[Future] | None = None
         self.exec_fu: Future | None = None
         self.app_fu: AppFuture
+        #: What the executor runs: the app's runner, or that wrapped by in-task staging.
+        self.runner = app.runner
 
     @property
     def func_name(self) -> str:

@@ -13,11 +13,21 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from parlay.errors import ExecutorError, InvalidResourceSpecification, add_note
-from parlay.options import REQUIRED, declare, option, state, text
+from parlay.options import REQUIRED, Check, declare, option, optional, state, text
 from parlay.parsl_fallback import parsl_attributes
 
 if TYPE_CHECKING:
     from parlay.plugins.manager import Hooks
+    from parlay.staging.base import Staging
+
+
+def _is_staging_list(value: object) -> bool:
+    from parlay.staging.base import Staging
+
+    return value is None or (isinstance(value, (list, tuple)) and all(isinstance(s, Staging) for s in value))
+
+
+staging_list = Check(_is_staging_list, "None or a list of staging providers (parlay.staging.Staging instances)")
 
 
 @declare
@@ -40,6 +50,16 @@ class ParlayExecutor(ABC):
 
     label: str = option(
         REQUIRED, "the executor's name, by which apps choose it (`python_app(executors=[...])`)", text, positional=True
+    )
+
+    storage_access: list[Staging] | None = option(
+        None,
+        "staging providers for the Files of its tasks, the first that handles a File moving it (None: plain files "
+        "and every installed staging plugin that needs no configuration)",
+        staging_list,
+    )
+    working_dir: str | None = option(
+        None, "the folder staged files land in where tasks run (None: the task's working folder)", optional(text)
     )
 
     run_dir: str = state(".")

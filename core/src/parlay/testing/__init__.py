@@ -16,6 +16,8 @@ _EXPORTS = {
     "process_alive": "parlay.testing.executors",
     "LiveProviderConformance": "parlay.testing.providers",
     "ProviderConformance": "parlay.testing.providers",
+    "StageInConformance": "parlay.testing.staging",
+    "StagingConformance": "parlay.testing.staging",
 }
 
 __all__ = list(_EXPORTS)
@@ -27,6 +29,8 @@ if TYPE_CHECKING:  # re-exported names, for type checkers
     from parlay.testing.executors import process_alive as process_alive
     from parlay.testing.providers import LiveProviderConformance as LiveProviderConformance
     from parlay.testing.providers import ProviderConformance as ProviderConformance
+    from parlay.testing.staging import StageInConformance as StageInConformance
+    from parlay.testing.staging import StagingConformance as StagingConformance
 
 
 def __getattr__(name: str) -> Any:

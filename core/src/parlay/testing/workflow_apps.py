@@ -122,3 +122,23 @@ def chain_join(x):
 @join_app
 def join_failing():
     return [identity(1), fail("inner failure")]
+
+
+# --- plain functions the staging suite makes apps of, per executor -------------------------------
+
+
+def read_text(inputs=()):
+    """The contents of each input file, joined."""
+    return "".join(open(f).read() for f in inputs)
+
+
+def write_text(text, outputs=()):
+    """Write `text` to the first output file."""
+    with open(outputs[0], "w") as stream:
+        stream.write(text)
+    return outputs[0].url if hasattr(outputs[0], "url") else str(outputs[0])
+
+
+def cat_command(inputs=(), outputs=()):
+    """A bash command copying the first input to the first output, upper-cased."""
+    return f"tr a-z A-Z < {inputs[0]} > {outputs[0]}"
