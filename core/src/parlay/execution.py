@@ -107,6 +107,63 @@ class BashRunner(_Runner):
         return 0
 
 
+class ProbedRunner:
+    """A task function with plugins' probes around it (`parlay_task_probe`): the probes arrive as the keyword
+    argument `PROBES_KWARG`, and the result (or the exception) carries back what they recorded, as `Probed`
+    (or the exception's `parlay_reports`)."""
+
+    __slots__ = ("__weakref__", "name", "runner")
+
+    def __init__(self, runner: Callable[..., Any]):
+        self.runner = runner
+        self.name = getattr(runner, "name", getattr(runner, "__name__", repr(runner)))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Probed:
+        probes = kwargs.pop(PROBES_KWARG)
+        tokens = [_guarded(probe.start) for probe in probes]
+        try:
+            value = self.runner(*args, **kwargs)
+        except BaseException as exc:
+            exc.parlay_reports = _stop(probes, tokens, exc)  # type: ignore[attr-defined]  # pickled with it
+            raise
+        return Probed(value, _stop(probes, tokens, None))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ProbedRunner, (self.runner,))
+
+
+#: Keyword argument carrying a try's probes to `ProbedRunner` (never reaches the app).
+PROBES_KWARG = "_parlay_probes"
+
+
+class Probed:
+    """A task's result with its probes' reports."""
+
+    __slots__ = ("reports", "value")
+
+    def __init__(self, value: Any, reports: list[dict]):
+        self.value = value
+        self.reports = reports
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Probed, (self.value, self.reports))
+
+
+def _guarded(call: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return call(*args)
+    except Exception as exc:  # a probe never breaks a task
+        return exc
+
+
+def _stop(probes: list[Any], tokens: list[Any], error: BaseException | None) -> list[dict]:
+    reports = []
+    for probe, token in zip(probes, tokens, strict=True):
+        report = _guarded(probe.stop, token, error) if not isinstance(token, Exception) else token
+        reports.append(report if isinstance(report, dict) else {"probe_error": repr(report)})
+    return reports
+
+
 # --- bash commands ----------------------------------------------------------------------------------
 
 _live_groups: set[int] = set()

@@ -37,7 +37,7 @@ from parlay.errors import (
     TaskCancelled,
     UnhashableArgument,
 )
-from parlay.execution import kill_running_commands
+from parlay.execution import PROBES_KWARG, Probed, ProbedRunner, kill_running_commands
 from parlay.executors.base import ParlayExecutor
 from parlay.executors.blocks import BlockProviderExecutor
 from parlay.executors.threads import ThreadPoolExecutor
@@ -83,6 +83,7 @@ class DataFlowKernel:
         self._cleanup_called = False
         self._resolver = RESOLVERS[config.dependency_resolver]
         self._on_exec_done = self._exec_done  # one bound method for every task
+        self._probed_runners: dict[Any, ProbedRunner] = {}
         self.tasks: dict[int, TaskRecord] = {}
         self.task_state_counts: collections.Counter[States] = collections.Counter()
         self._checkpoint_stop = threading.Event()
@@ -285,8 +286,15 @@ class DataFlowKernel:
                 return
             self._set_state(record, States.launched)
         executor = self.executors[record.executor]
+        runner, kwargs = record.runner, record.kwargs
+        if self.hooks.task_probes:
+            probes = self.hooks.probes(
+                task_id=record.id, try_id=record.try_id, func_name=record.func_name, executor=record.executor
+            )
+            if probes:
+                runner, kwargs = self._probed(runner), {**kwargs, PROBES_KWARG: probes}
         try:
-            exec_fu = executor.submit(record.runner, record.resource_specification, *record.args, **record.kwargs)
+            exec_fu = executor.submit(runner, record.resource_specification, *record.args, **kwargs)
         except Exception as exc:
             self._task_failed(record, exc)
             return
@@ -305,12 +313,34 @@ class DataFlowKernel:
             self._finish(record, States.cancelled, exc=self._dropped(record) if self._cleanup_called else None)
             return
         exc = exec_fu.exception()
+        result = None if exc is not None else exec_fu.result()
+        if type(result) is Probed:
+            self._reported(record, result.reports)
+            result = result.value
+        elif exc is not None and hasattr(exc, "parlay_reports"):
+            self._reported(record, exc.parlay_reports)
         if exc is not None:
             self._task_failed(record, exc)
         elif record.app.kind == "join":
-            self._join(record, exec_fu.result())
+            self._join(record, result)
         else:
-            self._finish(record, States.exec_done, exec_fu.result())
+            self._finish(record, States.exec_done, result)
+
+    def _probed(self, runner: Any) -> ProbedRunner:
+        """The one `ProbedRunner` of a task function, so that executors still send each function once."""
+        probed = self._probed_runners.get(runner)
+        if probed is None:
+            probed = self._probed_runners[runner] = ProbedRunner(runner)
+        return probed
+
+    def _reported(self, record: TaskRecord, reports: list[dict]) -> None:
+        self.hooks.task_reported(
+            task_id=record.id,
+            try_id=record.try_id,
+            func_name=record.func_name,
+            executor=record.executor,
+            reports=reports,
+        )
 
     def _task_failed(self, record: TaskRecord, exc: BaseException) -> None:
         """Retry while the accumulated failure cost stays within `retries`; otherwise fail the task."""
@@ -417,6 +447,9 @@ class DataFlowKernel:
             new_state=new.value,
             executor=record.executor,
             exception=exc,
+            try_id=record.try_id,
+            timestamp=time.time(),
+            task=record,
         )
 
     # --- cancellation, waiting, checkpoints -------------------------------------------------------

@@ -83,6 +83,8 @@ class Strategy:
         if now - self._last_status.get(label, -math.inf) >= executor.provider.status_polling_interval:
             self._last_status[label] = now
             executor.handle_block_statuses(executor.status())
+            if executor.hooks is not None and executor.hooks.node_listeners:
+                executor.report_nodes()
         if self.strategy != "none" and executor.running:
             self.scale(executor, now)
 

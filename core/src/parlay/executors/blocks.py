@@ -59,6 +59,8 @@ class BlockProviderExecutor(ParlayExecutor):
     _blocks_lock: threading.Lock = state(factory=threading.Lock)
     refusals: int = state(0)  # submissions the provider refused in a row (the strategy backs off by it)
     _last_worked: str | None = state()  # how the last block that ran tasks ended
+    _block_states: dict[str, JobState] = state(factory=dict)  # the last state each block was reported in
+    _nodes: dict[str, dict] = state(factory=dict)  # node id -> the node, as `nodes()` last gave it
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -155,10 +157,12 @@ class BlockProviderExecutor(ParlayExecutor):
         tasks (lost like a node) from one that never started; then run `block_error_handler`."""
         ended = {b: s for b, s in statuses.items() if s.terminal}
         with self._blocks_lock:
-            for block_id in ended:
-                self.blocks.pop(block_id, None)
+            jobs = {b: self.blocks.pop(b, None) if b in ended else self.blocks.get(b) for b in statuses}
+        for block_id, status in statuses.items():
+            if block_id not in ended and self._block_states.get(block_id) is not status.state:
+                self._block_event(block_id, jobs[block_id], status.state, status.message or "")
         for block_id, status in ended.items():
-            self._block_event(block_id, None, status.state, status.message or "")
+            self._block_event(block_id, jobs[block_id], status.state, status.message or "")
             self._block_ended(block_id, status)
             self._judge_ended_block(block_id, status)
         self._handle_errors(statuses)
@@ -220,9 +224,35 @@ class BlockProviderExecutor(ParlayExecutor):
     def _block_event(self, block_id: str, job_id: str | None, state: JobState, message: str) -> None:
         from parlay.plugins.manager import get_hooks
 
+        if state.terminal:
+            self._block_states.pop(block_id, None)
+        else:
+            self._block_states[block_id] = state
         (self.hooks or get_hooks()).block_state_changed(
             executor=self.label, block_id=block_id, job_id=job_id, state=state.name, message=message
         )
+
+    def nodes(self) -> list[dict] | None:
+        """The nodes serving this executor now (`id`, `hostname`, `workers`, `block_id`, ...), or None if the
+        executor cannot tell. Executors that know them override this."""
+        return None
+
+    def report_nodes(self) -> None:
+        """Tell `parlay_node_state_changed` which nodes joined and left since the last look."""
+        from parlay.plugins.manager import get_hooks
+
+        found = self.nodes()
+        if found is None:
+            return
+        current = {str(node["id"]): node for node in found}
+        hooks = self.hooks or get_hooks()
+        for node_id in current.keys() - self._nodes.keys():
+            node = current[node_id]
+            hooks.node_state_changed(executor=self.label, block_id=node.get("block_id"), node=node, state="joined")
+        for node_id in self._nodes.keys() - current.keys():
+            node = self._nodes[node_id]
+            hooks.node_state_changed(executor=self.label, block_id=node.get("block_id"), node=node, state="left")
+        self._nodes = current
 
     # --- what a subclass implements ---------------------------------------------------------------
 

@@ -65,7 +65,15 @@ def parlay_workflow_finished(dfk: Any, run_id: str, run_dir: str, task_counts: d
 
 @hookspec
 def parlay_task_state_changed(
-    task_id: int, func_name: str, old_state: str | None, new_state: str, executor: str, exception: BaseException | None
+    task_id: int,
+    func_name: str,
+    old_state: str | None,
+    new_state: str,
+    executor: str,
+    exception: BaseException | None,
+    try_id: int,
+    timestamp: float,
+    task: Any,
 ) -> None:
     """A task moved to a new state (`pending`, `launched`, `joining`, `exec_done`, `failed`, ...).
 
@@ -75,6 +83,36 @@ def parlay_task_state_changed(
     :param old_state: the previous state, None when the task was just created
     :param executor: the label of the executor the task runs on
     :param exception: the failure, for `failed` and `dep_fail`
+    :param try_id: the try the task is on (0, then 1 after its first retry, ...)
+    :param timestamp: when the change happened (`time.time()`)
+    :param task: the task's record, to read (not change): `depends`, `time_invoked`, `time_returned`,
+        `fail_count`, `fail_cost`, `fail_history`, `memoize`, `hashsum`, `kwargs` (its `inputs`, `outputs`,
+        `stdout`, `stderr`), `app_fu`
+    """
+
+
+@hookspec
+def parlay_task_probe(task_id: int, try_id: int, func_name: str, executor: str) -> Any:
+    """Something to run where this try of a task runs, around its function: a picklable object with
+    `start() -> token`, called on the worker just before the function, and `stop(token, error) -> dict`,
+    called just after it (`error` is the exception the function raised, or None). The dicts come back with
+    the try's outcome to `parlay_task_reported`. Only while some plugin implements this hook does the kernel
+    wrap tasks at all.
+
+    Called on the submitting thread for every try: keep it cheap (one shared probe object serves all tasks;
+    `start` and `stop` must then keep per-task state in the token, as tasks of one process may overlap).
+
+    :return: a probe, or None to probe nothing for this try
+    """
+
+
+@hookspec
+def parlay_task_reported(task_id: int, try_id: int, func_name: str, executor: str, reports: list[dict]) -> None:
+    """A try ended where it ran, and what its probes recorded there came back (host, times, resources).
+
+    Called before the task's state changes for that outcome.
+
+    :param reports: one dict per probe that `parlay_task_probe` gave this try, in the order of the results
     """
 
 
@@ -99,12 +137,25 @@ def parlay_executor_stopped(executor: Any) -> None:
 
 @hookspec
 def parlay_block_state_changed(executor: str, block_id: str, job_id: str | None, state: str, message: str) -> None:
-    """A block (one provider job) of an executor changed state.
+    """A block (one provider job) of an executor changed state: submitted (`PENDING`), then each change the
+    status poll sees (`RUNNING`, ...) up to its end (`COMPLETED`, `FAILED`, `CANCELLED`, `SCALED_IN`, ...).
 
     :param executor: the executor's label
     :param job_id: the provider's job id, None before it has one
     :param state: a `JobState` name (`PENDING`, `RUNNING`, `FAILED`, ...)
     :param message: the scheduler's explanation, if any
+    """
+
+
+@hookspec
+def parlay_node_state_changed(executor: str, block_id: str | None, node: dict[str, Any], state: str) -> None:
+    """A node of an executor's block (a worker pool: an htex manager, a Dask or Ray worker) joined or left.
+
+    Executors that know their nodes report them (`BlockProviderExecutor.nodes()`); the kernel looks at every
+    status poll while some plugin implements this hook.
+
+    :param node: what the executor knows of it: `id`, `hostname`, `workers`, and whatever else it gives
+    :param state: `joined` or `left`
     """
 
 
@@ -146,8 +197,8 @@ def parlay_staging_for(file: Any, executor: Any) -> Any:
 
     :param file: the `parlay.File`
     :param executor: the executor the task runs on
-    :return: a `Staging` instance, or None; the first non-None result wins, else the staging plugin named
-        after the URL scheme
+    :return: a `Staging` instance, or None; the first non-None result wins, else the first provider of the
+        executor's `storage_access` that can stage the file
     """
 
 

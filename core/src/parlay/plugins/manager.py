@@ -30,15 +30,19 @@ from parlay.plugins import PROJECT, hookimpl, hookspecs, registry
 
 logger = logging.getLogger("parlay.plugins")
 
-#: Hooks that only observe: an implementation that raises is logged and the run goes on.
+#: Hooks that only observe (and probes, which a run can do without): an implementation that raises is
+#: logged and the run goes on.
 EVENT_HOOKS = frozenset(
     {
         "parlay_workflow_started",
         "parlay_workflow_finished",
         "parlay_task_state_changed",
+        "parlay_task_probe",
+        "parlay_task_reported",
         "parlay_executor_started",
         "parlay_executor_stopped",
         "parlay_block_state_changed",
+        "parlay_node_state_changed",
     }
 )
 #: The environment variable naming `parlay.hooks` entry points to leave out (comma-separated, or `all`).
@@ -98,8 +102,11 @@ class Hooks:
         # historic: a plugin registered at any time gets to add its own hook specifications first
         self.pm.hook.parlay_addhooks.call_historic(kwargs={"pluginmanager": self.pm})
         self.pm.register(_Builtin(), name="parlay")
-        #: Whether anything listens to task state changes (the kernel skips the hook otherwise).
+        #: Whether anything listens to task state changes, probes tasks, or watches nodes (the kernel skips
+        #: each of those hooks otherwise).
         self.task_listeners = False
+        self.task_probes = False
+        self.node_listeners = False
         #: Entry points that failed to load or validate: entry-point name -> what went wrong.
         self.broken: dict[str, str] = {}
         self._lock = threading.RLock()
@@ -279,7 +286,10 @@ class Hooks:
         return f"{name}@{id(plugin):x}" if self.pm.has_plugin(name) else name
 
     def _refresh(self) -> None:
-        self.task_listeners = bool(self.pm.hook.parlay_task_state_changed.get_hookimpls())
+        hook = self.pm.hook
+        self.task_listeners = bool(hook.parlay_task_state_changed.get_hookimpls())
+        self.task_probes = bool(hook.parlay_task_probe.get_hookimpls())
+        self.node_listeners = bool(hook.parlay_node_state_changed.get_hookimpls())
 
     # --- events: logged, never raised -------------------------------------------------------------
 
@@ -295,24 +305,29 @@ class Hooks:
     def workflow_finished(self, *, dfk: Any, run_id: str, run_dir: str, task_counts: dict[str, int]) -> None:
         self._event("parlay_workflow_finished", dfk=dfk, run_id=run_id, run_dir=run_dir, task_counts=task_counts)
 
-    def task_state_changed(
-        self,
-        *,
-        task_id: int,
-        func_name: str,
-        old_state: str | None,
-        new_state: str,
-        executor: str,
-        exception: BaseException | None,
-    ) -> None:
+    def task_state_changed(self, **event: Any) -> None:
+        """`parlay_task_state_changed` with the arguments its specification lists."""
+        self._event("parlay_task_state_changed", **event)
+
+    def probes(self, *, task_id: int, try_id: int, func_name: str, executor: str) -> list[Any]:
+        """The probes plugins give this try of a task (a probe that fails is logged and left out)."""
+        try:
+            found = self.pm.hook.parlay_task_probe(
+                task_id=task_id, try_id=try_id, func_name=func_name, executor=executor
+            )
+        except Exception:
+            self._log_failure("(a hook wrapper)", "parlay_task_probe")
+            return []
+        return [probe for probe in found if probe is not None]
+
+    def task_reported(self, *, task_id: int, try_id: int, func_name: str, executor: str, reports: list[dict]) -> None:
         self._event(
-            "parlay_task_state_changed",
+            "parlay_task_reported",
             task_id=task_id,
+            try_id=try_id,
             func_name=func_name,
-            old_state=old_state,
-            new_state=new_state,
             executor=executor,
-            exception=exception,
+            reports=reports,
         )
 
     def executor_started(self, *, executor: Any) -> None:
@@ -332,6 +347,9 @@ class Hooks:
             state=state,
             message=message,
         )
+
+    def node_state_changed(self, *, executor: str, block_id: str | None, node: dict[str, Any], state: str) -> None:
+        self._event("parlay_node_state_changed", executor=executor, block_id=block_id, node=node, state=state)
 
     # --- hooks that shape what parlay does: errors propagate, naming the plugin -------------------
 

@@ -142,3 +142,23 @@ def write_text(text, outputs=()):
 def cat_command(inputs=(), outputs=()):
     """A bash command copying the first input to the first output, upper-cased."""
     return f"tr a-z A-Z < {inputs[0]} > {outputs[0]}"
+
+
+class WhereProbe:
+    """A `parlay_task_probe` probe for tests: where a try ran and for how long."""
+
+    def __init__(self, fail_in: str | None = None):
+        self.fail_in = fail_in  # "start" or "stop": that call raises, as a broken probe would
+
+    def start(self):
+        if self.fail_in == "start":
+            raise RuntimeError("probe start broke")
+        return time.time()
+
+    def stop(self, started, error):
+        if self.fail_in == "stop":
+            raise RuntimeError("probe stop broke")
+        import socket
+
+        seconds = time.time() - started
+        return {"pid": os.getpid(), "host": socket.gethostname(), "seconds": seconds, "error": repr(error)}

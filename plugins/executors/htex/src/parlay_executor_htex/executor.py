@@ -243,6 +243,10 @@ class HighThroughputExecutor(BlockProviderExecutor):
     def tasks_run_by(self, block_id: str) -> int | None:
         return self._block_tasks.get(block_id)
 
+    def nodes(self) -> list[dict]:
+        """The managers registered with the interchange now, one per node."""
+        return [{"id": m["manager"], **m} for m in self.command("managers")]
+
     def idle_blocks(self) -> list[str]:
         """Blocks whose managers run nothing (and blocks whose managers have not registered yet)."""
         busy = {m["block_id"] for m in self.command("managers") if m["tasks"]}
