@@ -185,7 +185,8 @@ def test_a_command_imports_neither_pytest_nor_the_conformance_suites(tmp_path):
     finally:
         del sys.modules["fake_modules"]
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["parlay", "parlay.testing", "parlay.testing.fake_scheduler"]
+    light = ["parlay", "parlay.testing", "parlay.testing.fake_scheduler", "parlay.testing.processes"]
+    assert done.stdout.split() == light
 
 
 def test_state_lives_in_the_folder(tmp_path):

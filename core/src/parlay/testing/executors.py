@@ -21,6 +21,7 @@ import parlay
 from parlay import File
 from parlay.errors import AppTimeout, BashExitFailure, DependencyError, JoinError, MissingOutputs
 from parlay.executors.base import ParlayExecutor
+from parlay.testing import processes
 from parlay.testing import workflow_apps as apps
 
 #: Generous: only a hang should ever reach it.
@@ -218,12 +219,4 @@ class ExecutorConformance:
 
 def process_alive(pid: int) -> bool:
     """Whether process `pid` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+    return processes.alive(pid)

@@ -49,6 +49,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from parlay.testing.processes import alive
+
 if TYPE_CHECKING:  # the commands must start without importing pytest
     import pytest
 
@@ -306,7 +308,7 @@ class Job:
         code = self.exit_code()
         if code is not None:
             return "completed" if code == 0 else "failed"
-        if not _alive(meta["pid"]):
+        if not alive(meta["pid"]):
             return "failed"  # its runner died without recording an exit code
         return "running" if self.started else "pending"
 
@@ -319,14 +321,6 @@ class Job:
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, KeyError, FileNotFoundError):
             os.killpg(self.meta()["pid"], signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def job_number(job_id: str) -> str:

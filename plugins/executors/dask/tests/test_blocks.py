@@ -14,7 +14,7 @@ import parlay
 from parlay import Config, python_app
 from parlay.errors import BadStateException, WorkerLost
 from parlay.providers.base import read_journal
-from parlay.testing import TIMEOUT, process_alive
+from parlay.testing import TIMEOUT, process_alive, processes
 from parlay.testing.providers import run_cleanup, wait_for
 from parlay_executor_dask import DaskExecutor
 from parlay_provider_local import LocalProvider
@@ -61,23 +61,10 @@ def assert_no_job_left(run_dir):
     jobs = [int(job_id) for _, job_id in read_journal(run_dir)]
     assert jobs, "the run journaled its blocks"
     wait_for(
-        lambda: not any(process_alive(job) or in_session(job) for job in jobs),
+        lambda: not any(process_alive(job) or processes.session_members(job) for job in jobs),
         "the blocks' jobs and every process they started to end",
         interval=0.05,
     )
-
-
-def in_session(sid):
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":
-                return True
-    return False
 
 
 def test_workers_come_up_in_blocks_scale_out_with_work_and_idle_blocks_scale_in(tmp_path):

@@ -19,7 +19,7 @@ from parlay.errors import (
     SerializationError,
     WorkerLost,
 )
-from parlay.testing import TIMEOUT, process_alive
+from parlay.testing import TIMEOUT, process_alive, processes
 from parlay.testing import workflow_apps as apps
 from parlay.testing.providers import wait_for
 from parlay_executor_dask import DaskExecutor
@@ -261,19 +261,6 @@ def test_cleanup_leaves_no_worker_process(tmp_path):
     workers = dfk.executors["dask"]._workers
     dfk.cleanup()
     assert workers.poll() is not None, "the workers' process ended"
-    wait_for(lambda: not session_members(workers.pid), "every process of the workers' session to end", interval=0.05)
+    gone = "every process of the workers' session to end"
+    wait_for(lambda: not processes.session_members(workers.pid), gone, interval=0.05)
     assert not process_alive(int(pid_file.read_text())), "the worker running a task"
-
-
-def session_members(sid):
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":
-                found.append(int(entry))
-    return found

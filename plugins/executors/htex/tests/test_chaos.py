@@ -17,7 +17,7 @@ import pytest
 import parlay
 from parlay import Config, python_app
 from parlay.errors import InterchangeLost, ManagerLost, WorkerLost
-from parlay.testing import TIMEOUT
+from parlay.testing import TIMEOUT, processes
 from parlay_executor_htex import HighThroughputExecutor
 from parlay_provider_local import LocalProvider
 
@@ -34,46 +34,20 @@ def square(x):
     return x * x
 
 
-def _stat(pid: int) -> tuple[int, str] | None:
-    """(parent pid, state) of a process, or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stream:
-            fields = stream.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[1]), fields[0]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as stream:
-            return stream.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _pids() -> list[int]:
-    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-
-
 def managers_of(run_dir: str) -> list[int]:
-    return [pid for pid in _pids() if "parlay_executor_htex.manager" in (c := _cmdline(pid)) and run_dir in c]
-
-
-def children_of(pid: int) -> list[int]:
-    return [child for child in _pids() if (_stat(child) or (0, ""))[0] == pid]
+    return [pid for pid, line in processes.mentioning(run_dir) if "parlay_executor_htex.manager" in line]
 
 
 def left_of(run_dir: str, groups: set[int]) -> list[str]:
     """Live processes of the run: those naming its folder, and any left in the process groups its blocks had."""
     found = []
-    for pid in _pids():
-        stat = _stat(pid)
-        if stat is None or stat[1] == "Z" or pid == os.getpid():
+    for pid in processes.live():
+        if pid == os.getpid():
             continue
         with contextlib.suppress(ProcessLookupError):
-            if run_dir in _cmdline(pid) or os.getpgid(pid) in groups:
-                found.append(f"{pid} ({stat[1]}): {_cmdline(pid)[:200]}")
+            line = processes.cmdline(pid)
+            if run_dir in line or os.getpgid(pid) in groups:
+                found.append(f"{pid}: {line[:200]}")
     return found
 
 
@@ -110,7 +84,7 @@ class Chaos(threading.Thread):
             os.kill(interchange.pid, signal.SIGKILL)
             return True
         if kind == "worker":
-            workers = [child for pid in managers for child in children_of(pid)]
+            workers = [child for pid in managers for child in processes.children(pid)]
             return bool(workers) and self.kill(self.random.choice(workers), signal.SIGKILL)
         if not managers:
             return False

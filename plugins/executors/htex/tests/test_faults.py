@@ -23,7 +23,7 @@ from parlay.errors import (
     ManagerLost,
     WorkerLost,
 )
-from parlay.testing import TIMEOUT
+from parlay.testing import TIMEOUT, processes
 from parlay.testing import workflow_apps as apps
 from parlay.testing.executors import process_alive
 from parlay_executor_htex import HighThroughputExecutor
@@ -75,20 +75,7 @@ def wait_until(predicate, what):
 
 def processes_of(run_dir):
     """Live processes whose command line mentions this run's folder (interchange, managers, workers)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as stream:
-                cmdline = stream.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{entry}/stat") as stream:
-                state = stream.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if run_dir in cmdline and state != "Z":
-            found.append((int(entry), cmdline))
-    return found
+    return processes.mentioning(run_dir)
 
 
 def test_killed_worker_fails_its_task_and_is_replaced(dfk):

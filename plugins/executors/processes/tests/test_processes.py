@@ -13,7 +13,7 @@ import pytest
 import parlay
 from parlay import Config, python_app
 from parlay.errors import BadStateException, ConfigurationError, SerializationError, WorkerLost
-from parlay.testing import TIMEOUT
+from parlay.testing import TIMEOUT, processes
 from parlay.testing import workflow_apps as apps
 from parlay_executor_processes import ProcessExecutor
 
@@ -52,20 +52,6 @@ def echo(value):
 
 def config(tmp_path, **options):
     return Config(executors=[ProcessExecutor(max_workers=2)], run_dir=str(tmp_path / "runinfo"), **options)
-
-
-def children(ppid):
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == ppid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
 
 
 def test_tasks_run_in_other_processes(tmp_path):
@@ -131,13 +117,13 @@ def test_workers_that_cannot_start(tmp_path, monkeypatch):
 
 def test_shutdown_leaves_no_process(tmp_path):
     pid_file = tmp_path / "worker.pid"
-    before = set(children(os.getpid()))  # what other tests' session fixtures may have started
+    before = set(processes.children(os.getpid()))  # what other tests' session fixtures may have started
     dfk = parlay.load(config(tmp_path))
     hang_until_killed(str(pid_file))
     echo(1).result(TIMEOUT)
-    assert len(set(children(os.getpid())) - before) == 2
+    assert len(set(processes.children(os.getpid())) - before) == 2
     dfk.cleanup()
-    assert set(children(os.getpid())) - before == set()
+    assert set(processes.children(os.getpid())) - before == set()
 
 
 def test_max_workers_is_checked():

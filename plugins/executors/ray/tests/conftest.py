@@ -19,36 +19,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from parlay.testing import processes as system  # the fixture below is named `processes`
+
 #: Only a hang should ever reach these (seconds).
 START_TIMEOUT = 120
 STOP_TIMEOUT = 60
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, parent pid) of a process, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stream:
-            fields = stream.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return fields[0], int(fields[1])
-
-
-def descendants(pid: int) -> set[int]:
-    """The live (not zombie) processes below `pid`."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _stat(int(entry))
-            if stat is not None and stat[0] != "Z":
-                children.setdefault(stat[1], []).append(int(entry))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
 
 
 def wait_gone(pids: set[int], timeout: float = STOP_TIMEOUT) -> set[int]:
@@ -56,7 +31,7 @@ def wait_gone(pids: set[int], timeout: float = STOP_TIMEOUT) -> set[int]:
     deadline = time.monotonic() + timeout
     alive = set(pids)
     while alive and time.monotonic() < deadline:
-        alive = {pid for pid in alive if (stat := _stat(pid)) is not None and stat[0] != "Z"}
+        alive = {pid for pid in alive if system.alive(pid)}
         if alive:
             time.sleep(0.2)
     return alive
@@ -71,7 +46,7 @@ def free_port() -> int:
 @pytest.fixture
 def processes():
     """`descendants` and `wait_gone`, for tests that watch Ray's processes."""
-    return SimpleNamespace(descendants=descendants, wait_gone=wait_gone)
+    return SimpleNamespace(descendants=system.descendants, wait_gone=wait_gone)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +62,7 @@ def user_ray(ray_temp_dir):
     run: executors share it and must leave it running."""
     import ray
 
-    others = descendants(os.getpid())  # what other tests' fixtures may have started
+    others = system.descendants(os.getpid())  # what other tests' fixtures may have started
     ray.init(
         address="local",
         num_cpus=2,
@@ -97,7 +72,7 @@ def user_ray(ray_temp_dir):
         _temp_dir=ray_temp_dir,
     )
     yield
-    cluster = descendants(os.getpid()) - others
+    cluster = system.descendants(os.getpid()) - others
     ray.shutdown()
     assert not wait_gone(cluster), "Ray processes outlived ray.shutdown()"
 
@@ -135,7 +110,7 @@ def ray_head(ray_temp_dir):
         _wait_for_port(client_port, process, log.name)
         yield Head(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", process)
     finally:
-        family = descendants(process.pid) | {process.pid}
+        family = system.descendants(process.pid) | {process.pid}
         process.send_signal(signal.SIGTERM)  # `ray start --block` stops its node, then exits
         lingering = wait_gone(family)
         for pid in lingering:
