@@ -184,12 +184,12 @@ start_slurm() {
     for attempt in 1 2 3; do
         # -c: start without the previous state (down cancelled every job anyway).
         start_daemon slurmctld slurmctld -D -c -f "$CONF"
-        for _ in $(seq 100); do
+        for _ in $(seq 600); do  # 60 s at least: a busy 2-core machine starts it slowly
             running slurmctld || break
             SLURM_CONF=$CONF timeout 5 scontrol ping 2>/dev/null | grep -q UP && break 2
             sleep 0.1
         done
-        running slurmctld && die_with_logs "slurmctld does not answer scontrol ping after 10 s"
+        running slurmctld && die_with_logs "slurmctld does not answer scontrol ping after 60 s"
         log "slurmctld exited while starting (attempt $attempt: $(tail -n 1 "$DIR/log/slurmctld.log" 2>/dev/null)); retrying"
         sleep 1
     done
