@@ -29,7 +29,13 @@ PEERS_VENV = os.path.join(ROOT, ".venv-peers")
 TEST_TOOLS = ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "hypothesis>=6.100"]
 PEERS = ["parsl"]
 # Debian packages the tests use for real where they can (root with apt): program -> package.
-TEST_PROGRAMS = {"mpiexec.mpich": "mpich", "parallel": "parallel"}
+TEST_PROGRAMS = {
+    "mpiexec.mpich": "mpich",
+    "parallel": "parallel",
+    "rsync": "rsync",
+    "pg_ctlcluster": "postgresql",
+    "chromium": "chromium",
+}
 
 
 def members() -> list[str]:

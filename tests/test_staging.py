@@ -51,8 +51,8 @@ class TestFolderStaging(StagingConformance):
         return "folder:///not-there.txt"
 
 
-def downloads(root, url):
-    path = os.path.join(root, ".downloads")
+def downloads(root, url, log=".downloads"):
+    path = os.path.join(root, log)
     return open(path).read().split().count(url) if os.path.exists(path) else 0
 
 
@@ -82,6 +82,7 @@ def test_a_url_is_fetched_once(tmp_path, root, in_task):
         futures = [read_text(inputs=[File(url)]) for _ in range(12)]
         assert [f.result(TIMEOUT) for f in futures] == ["data\n"] * 12
     assert downloads(root, url) == 1
+    assert downloads(root, url, ".uploads") == 0, "a stage-in sends nothing back"
 
 
 def test_a_changed_file_is_fetched_again_in_task(tmp_path, root):
@@ -120,6 +121,15 @@ def test_dependents_name_the_failed_transfer(tmp_path, root):
         future = read_text(inputs=[File("folder:///absent.txt")])
         with pytest.raises(DependencyError, match=r"could not stage in folder:///absent.txt"):
             future.result(TIMEOUT)
+
+
+def test_a_path_a_provider_set_travels_with_the_file():
+    import pickle
+
+    file = File("folder:///relative/name.txt")
+    file.path, file.local_path = "/absolute/name.txt", "work/name.txt"
+    copy = pickle.loads(pickle.dumps(file))
+    assert (copy.path, copy.local_path, copy.url) == ("/absolute/name.txt", "work/name.txt", file.url)
 
 
 def test_two_urls_with_one_name_do_not_collide(tmp_path, root):
@@ -208,3 +218,9 @@ def test_a_hook_picks_the_provider(tmp_path, root):
     with parlay.load(Config(run_dir=str(tmp_path / "runinfo"), plugins=[Site()])) as dfk:
         dfk.executors["threads"].working_dir = str(tmp_path / "work")
         assert read_text(inputs=[File("site:///hooked.txt")]).result(TIMEOUT) == "via the hook"
+
+
+def test_errors_hide_a_password_in_the_url():
+    error = StagingError("ftp://me:secret@host/data.csv", "in", "550 No such file")
+    assert str(error) == "could not stage in ftp://me:***@host/data.csv: 550 No such file"
+    assert error.url == "ftp://me:secret@host/data.csv"  # for code that needs it

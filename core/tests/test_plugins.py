@@ -25,6 +25,7 @@ from parlay.errors import (
     NoDataFlowKernelError,
     PluginConflict,
     PluginImportError,
+    PluginWarning,
 )
 from parlay.plugins import hookimpl, hookspec, manager, registry
 from parlay.plugins.manager import Hooks, get_hooks
@@ -702,6 +703,29 @@ def test_plugins_add_subcommands(capsys):
     finally:
         get_hooks().unregister(greeter)
     assert capsys.readouterr().out == "hello world\n"
+
+
+def test_a_plugin_whose_subcommands_fail_leaves_the_others(capsys):
+    class Broken:
+        @hookimpl
+        def parlay_cli_subcommands(self, subparsers):
+            raise ImportError("its dashboard module is missing")
+
+    class Greeter:
+        @hookimpl
+        def parlay_cli_subcommands(self, subparsers):
+            subparsers.add_parser("hello").set_defaults(func=lambda args: print("hello") or 0)
+
+    plugins = [Broken(), Greeter()]
+    for plugin in plugins:
+        get_hooks().register(plugin)
+    try:
+        with pytest.warns(PluginWarning, match="could not add its parlay subcommands .*dashboard module is missing"):
+            assert main(["hello"]) == 0
+    finally:
+        for plugin in plugins:
+            get_hooks().unregister(plugin)
+    assert capsys.readouterr().out == "hello\n"
 
 
 def test_cli_as_a_command(fake_dists):

@@ -202,7 +202,14 @@ class StagingError(ParlayError):
         super().__init__(url, direction, reason)
 
     def __str__(self) -> str:
-        return f"could not stage {self.direction} {self.url}: {self.reason}"
+        return f"could not stage {self.direction} {url_for_messages(self.url)}: {self.reason}"
+
+
+def url_for_messages(url: str) -> str:
+    """`scheme://user:***@host/...`: a URL fit for messages and logs."""
+    import re  # deferred: only a failed transfer needs it
+
+    return re.sub(r"^([a-zA-Z][\w+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
 
 
 # --- executors ------------------------------------------------------------------------------------

@@ -53,10 +53,12 @@ class File(os.PathLike):
         return hash(self.url)
 
     def __reduce__(self) -> tuple:
-        return (_rebuild, (self.url, self.local_path))
+        return (_rebuild, (self.url, self.local_path, self.path))
 
 
-def _rebuild(url: str, local_path: str | None) -> File:
+def _rebuild(url: str, local_path: str | None, path: str | None = None) -> File:
     file = File(url)
     file.local_path = local_path
+    if path is not None:
+        file.path = path  # as a staging provider may have set it (an absolute path for a remote copy)
     return file

@@ -34,7 +34,28 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
         "srun": ("SrunLauncher", "parlay-launcher-srun"),
         "srun-mpi": ("SrunMPILauncher", "parlay-launcher-srun"),
     },
-    "staging": {},
+    "staging": {
+        "ftp": ("FTPSeparateTaskStaging", "parlay-staging-ftp"),
+        "ftp-in-task": ("FTPInTaskStaging", "parlay-staging-ftp"),
+        "globus": ("GlobusStaging", "parlay-staging-globus"),
+        "http": ("HTTPSeparateTaskStaging", "parlay-staging-http"),
+        "http-in-task": ("HTTPInTaskStaging", "parlay-staging-http"),
+        "rsync": ("RSyncStaging", "parlay-staging-rsync"),
+        "s3": ("S3SeparateTaskStaging", "parlay-staging-s3"),
+        "s3-in-task": ("S3InTaskStaging", "parlay-staging-s3"),
+        "zip": ("ZipFileStaging", "parlay-staging-zip"),
+        "zip-in-task": ("ZipInTaskStaging", "parlay-staging-zip"),
+    },
+}
+
+#: URL scheme -> the distribution of parlay's own that stages it, for the error when none is installed.
+SCHEMES = {
+    "http": "parlay-staging-http",
+    "https": "parlay-staging-http",
+    "ftp": "parlay-staging-ftp",
+    "s3": "parlay-staging-s3",
+    "globus": "parlay-staging-globus",
+    "zip": "parlay-staging-zip",
 }
 
 

@@ -383,4 +383,19 @@ class Hooks:
         return self.pm.hook.parlay_staging_for(file=file, executor=executor)
 
     def add_cli_subcommands(self, *, subparsers: Any) -> None:
-        self.pm.hook.parlay_cli_subcommands(subparsers=subparsers)
+        """Let each plugin add its subcommands; one that fails is warned about, naming it, and left out, so
+        that a broken plugin never breaks the `parlay` command."""
+        impls = self.pm.hook.parlay_cli_subcommands.get_hookimpls()
+        if any(impl.wrapper or impl.hookwrapper for impl in impls):
+            self.pm.hook.parlay_cli_subcommands(subparsers=subparsers)  # wrappers need pluggy's own call
+            return
+        for impl in reversed(impls):  # pluggy's order
+            try:
+                impl.function(*(subparsers for _ in impl.argnames))
+            except Exception as exc:
+                warnings.warn(
+                    f"plugin {impl.plugin_name} could not add its parlay subcommands ({type(exc).__name__}: {exc}); "
+                    "the others work",
+                    PluginWarning,
+                    stacklevel=2,
+                )

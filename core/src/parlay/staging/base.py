@@ -16,6 +16,9 @@ class Staging:
     what its transfer mode needs."""
 
     schemes: ClassVar[tuple[str, ...]] = ()
+    #: Whether an instance belongs in every executor's `storage_access` when the executor names none: only
+    #: for providers that need no configuration.
+    by_default: ClassVar[bool] = False
 
     def can_stage_in(self, file: File) -> bool:
         return file.scheme in self.schemes

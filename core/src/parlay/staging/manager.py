@@ -29,15 +29,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: URL scheme -> the distribution of parlay's own that stages it, for the error when none is installed.
-SCHEME_DISTRIBUTIONS = {
-    "http": "parlay-staging-http",
-    "https": "parlay-staging-http",
-    "ftp": "parlay-staging-ftp",
-    "s3": "parlay-staging-s3",
-    "globus": "parlay-staging-globus",
-    "zip": "parlay-staging-zip",
-}
 _DEFAULT: list[Staging] | None = None
 _DEFAULT_LOCK = threading.Lock()
 
@@ -56,7 +47,7 @@ def default_storage_access() -> list[Staging]:
                 except Exception as exc:  # a broken plugin is reported; the others still stage
                     warnings.warn(f"{exc}; staging goes on without it", PluginWarning, stacklevel=2)
                     continue
-                if getattr(cls, "by_default", False) and not any(type(s) is cls for s in found):
+                if cls.by_default and not any(type(s) is cls for s in found):
                     found.append(cls())
             _DEFAULT = found
         return _DEFAULT
@@ -97,7 +88,9 @@ class DataManager:
             f"executor {executor!r} cannot stage {direction} {file.url}: none of its storage_access "
             f"({', '.join(map(repr, providers))}) handles {file.scheme!r} URLs"
         )
-        package = SCHEME_DISTRIBUTIONS.get(file.scheme)
+        from parlay.plugins.catalogue import SCHEMES
+
+        package = SCHEMES.get(file.scheme)
         if package:
             text += f"; {package} does (pip install {package}, then list it in the executor's storage_access)"
         raise ConfigurationError(text)
@@ -217,7 +210,7 @@ class DataManager:
             files = [o if isinstance(o, File) else File(o) for o in outputs]
             data_futures = []
             for n, file in enumerate(files):
-                if not _staged(file, plain):
+                if inhibit or not _staged(file, plain):  # a staging task's own file moves no further
                     data_futures.append(DataFuture(future, file, record.id))
                     continue
                 files[n] = copy = file.cleancopy()

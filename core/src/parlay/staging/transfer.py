@@ -33,12 +33,9 @@ class TransferStaging(Staging):
       transfer and the app must share the folder the file lands in (`working_dir`).
     - `in_task = True`: transfers run on the worker, around the app's function; nothing need be shared.
 
-    `by_default = True` puts an instance in every executor's `storage_access` when the executor names
-    none: only for plugins that need no configuration.
     """
 
     in_task: ClassVar[bool] = False
-    by_default: ClassVar[bool] = False
 
     def download(self, file: File, path: str) -> None:
         """Write the contents of `file` (a URL) to `path`. Raise to report a failure; a partial write is
@@ -183,13 +180,15 @@ def fetch_through_cache(staging: TransferStaging, file: File, cache: str) -> Non
     version: concurrent tasks (threads or processes) on one node fetch it once."""
     try:
         version = staging.version(file)
+    except StagingError:
+        raise
     except Exception as exc:
         raise StagingError(file.url, "in", _reason(exc)) from exc
     key = hashlib.sha256(f"{file.url}\0{version}".encode()).hexdigest()[:24]
     cached = os.path.join(cache, f"{key}-{file.filename or 'file'}")
     if not os.path.exists(cached):
         os.makedirs(cache, exist_ok=True)
-        with _flock(cached + ".lock"):
+        with locked(cached + ".lock"):
             if not os.path.exists(cached):
                 fetch(staging, file, cached)
                 os.chmod(cached, 0o444)  # shared by every task of the node: read-only
@@ -233,8 +232,10 @@ def _temporary(folder: str, name: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _flock(path: str) -> Iterator[None]:
-    import fcntl  # deferred: POSIX only, and only in-task staging needs it
+def locked(path: str) -> Iterator[None]:
+    """An exclusive lock on the file `path` (made if missing) between threads and processes of a node:
+    each `open` is a lock of its own for `flock`."""
+    import fcntl  # deferred: POSIX only, and only some transfers need it
 
     with open(path, "a") as stream:
         fcntl.flock(stream.fileno(), fcntl.LOCK_EX)

@@ -36,7 +36,7 @@ import pytest
 import parlay
 from parlay import File
 from parlay.dataflow.kernel import DataFlowKernel
-from parlay.errors import DependencyError, StagingError
+from parlay.errors import DependencyError, StagingError, url_for_messages
 from parlay.staging.base import Staging
 from parlay.staging.transfer import TransferStaging
 from parlay.testing import workflow_apps
@@ -138,7 +138,7 @@ class StageInConformance:
         future = read(inputs=[File(url)])
         with pytest.raises((StagingError, DependencyError)) as info:
             future.result(TIMEOUT)
-        assert url in str(info.value)
+        assert url_for_messages(url) in str(info.value)  # its password, if any, hidden
         work = staging_run["folder"] / "work" / mode
         name = os.path.basename(File(url).filename)
         leftovers = [p.name for p in work.rglob("*") if p.is_file() and name in p.name] if work.exists() else []
@@ -174,7 +174,8 @@ class StagingConformance(StageInConformance):
 
 class FolderStaging(TransferStaging):
     """`folder:///name` URLs over the local folder `root`: the smallest `TransferStaging`, for the kernel's
-    own tests. Each download appends the URL to `root/.downloads`, so tests can count them."""
+    own tests. Each download (upload) appends the URL to `root/.downloads` (`.uploads`), so tests can count
+    them."""
 
     schemes = ("folder",)
 
@@ -194,6 +195,8 @@ class FolderStaging(TransferStaging):
             target.write(source.read())
 
     def upload(self, path: str, file: File) -> None:
+        with open(os.path.join(self.root, ".uploads"), "a") as log:
+            log.write(file.url + "\n")
         shutil.copyfile(path, self._path(file))
 
     def version(self, file: File) -> str | None:
