@@ -12,6 +12,7 @@ Every test runs a small workflow through the public API (apps, futures, `parlay.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import CancelledError, Future
 
@@ -55,6 +56,23 @@ class ExecutorConformance:
     def test_many_independent_tasks(self, dfk):
         futures = [apps.identity(i) for i in range(200)]
         assert [f.result(TIMEOUT) for f in futures] == list(range(200))
+
+    def test_submission_from_several_threads(self, dfk):
+        """Four threads submit at once, each chaining on its own results: every result right, none lost."""
+        results: dict[int, list] = {}
+
+        def submit(worker: int) -> None:
+            futures = [apps.add(worker * 1000, i) for i in range(100)]
+            results[worker] = [f.result(TIMEOUT) for f in futures] + [apps.add(*futures[:3]).result(TIMEOUT)]
+
+        threads = [threading.Thread(target=submit, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT * 2)
+        for worker in range(4):
+            expected = [worker * 1000 + i for i in range(100)]
+            assert results.get(worker) == [*expected, sum(expected[:3])]
 
     def test_diamond(self, dfk):
         top = apps.identity(1)
