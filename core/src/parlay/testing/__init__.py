@@ -14,6 +14,7 @@ _EXPORTS = {
     "TIMEOUT": "parlay.testing.executors",
     "ExecutorConformance": "parlay.testing.executors",
     "process_alive": "parlay.testing.executors",
+    "LocalMachine": "parlay.testing.machines",
     "LiveProviderConformance": "parlay.testing.providers",
     "ProviderConformance": "parlay.testing.providers",
     "StageInConformance": "parlay.testing.staging",
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # re-exported names, for type checkers
     from parlay.testing.executors import TIMEOUT as TIMEOUT
     from parlay.testing.executors import ExecutorConformance as ExecutorConformance
     from parlay.testing.executors import process_alive as process_alive
+    from parlay.testing.machines import LocalMachine as LocalMachine
     from parlay.testing.providers import LiveProviderConformance as LiveProviderConformance
     from parlay.testing.providers import ProviderConformance as ProviderConformance
     from parlay.testing.staging import StageInConformance as StageInConformance

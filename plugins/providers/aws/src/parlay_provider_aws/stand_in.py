@@ -3,9 +3,9 @@
 moto's server answers the real EC2 HTTP API, in a thread of this process, with its own validation of AMIs and
 instance types switched on. In front of it, a WSGI layer answers as AWS would what moto does not check:
 credentials other than the stand-in's (`AuthFailure`, HTTP 401), and refusals a test asks for (a quota, no
-capacity) as EC2's error XML. A watcher polls the instances: each new one's user-data runs as a local process
-group in a folder of its own, with `python3` from this Python's environment (as an image with parlay
-installed would have) and a `shutdown` that asks the stand-in to apply the instance's
+capacity) as EC2's error XML. A watcher polls the instances: each new one's user-data runs as a `LocalMachine`
+(a local process group in a folder of its own), with `python3` from this Python's environment (as an image
+with parlay installed would have) and a `shutdown` that asks the stand-in to apply the instance's
 InstanceInitiatedShutdownBehavior through the API; an instance that is stopped or terminated has its group
 killed. Tests point boto3 at it with `environment()`::
 
@@ -17,15 +17,10 @@ killed. Tests point boto3 at it with `environment()`::
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import logging
 import os
 import re
-import shlex
-import signal
-import subprocess
-import sys
 import threading
 import urllib.request
 import uuid
@@ -34,12 +29,12 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from parlay.testing.machines import LocalMachine
+
 logger = logging.getLogger(__name__)
 
 KEY_ID = "PARLAYSTANDINKEY"
 SECRET_KEY = "parlay-stand-in-secret"
-#: An image's PATH, behind this Python's folder (`python3`) and the instance's own `shutdown`.
-IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: Calls that create something, which `refuse_next` refuses.
 CREATING = ("Create", "Run", "Request", "Allocate")
 LIVE = ("pending", "running")
@@ -99,39 +94,6 @@ def _error(start_response: Any, status: int, code: str, message: str) -> list[by
     return [body]
 
 
-class _Instance:
-    """An instance's folder and the process group of its user-data."""
-
-    def __init__(self, folder: Path, process: subprocess.Popen | None):
-        self.folder = folder
-        self.process = process
-        self.halted = process is None
-
-    @property
-    def shutdown_requested(self) -> Path:
-        return self.folder / "shutdown-requested"
-
-    @property
-    def alive(self) -> bool:
-        """Whether anything of the group still runs (the script, or what it left in the background)."""
-        if self.halted:
-            return False
-        self.process.poll()  # type: ignore[union-attr]  # a script that ended is reaped: only the living count
-        try:
-            os.killpg(self.process.pid, 0)  # type: ignore[union-attr]
-        except ProcessLookupError:
-            return False
-        return True
-
-    def halt(self) -> None:
-        """Kill the whole group, as the instance going down does, even once its script has ended."""
-        if not self.halted:
-            self.halted = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
-            self.process.wait()  # type: ignore[union-attr]
-
-
 class EC2StandIn:
     """moto's EC2 server with instances that run their user-data; see the module's docstring."""
 
@@ -139,7 +101,7 @@ class EC2StandIn:
         self.folder = Path(folder)
         self.region = region
         self.tick = tick
-        self.instances: dict[str, _Instance] = {}
+        self.instances: dict[str, LocalMachine] = {}
         self._server: Any = None
         self._gate: _Gate | None = None
         self._stop = threading.Event()
@@ -289,41 +251,24 @@ class EC2StandIn:
                     instance = self.instances.get(ident)
                     if state in LIVE and instance is None:
                         self.instances[ident] = self._boot(client, ident)
-                    elif state in LIVE and instance.shutdown_requested.exists():
+                    elif state in LIVE and instance.powered_off:
                         self._shut_down(client, ident, instance)
                     elif state not in LIVE and instance is not None:
                         instance.halt()
 
-    def _boot(self, client: Any, ident: str) -> _Instance:
-        folder = self.folder / ident
-        (folder / "bin").mkdir(parents=True, exist_ok=True)
-        for command in ("shutdown", "halt", "poweroff"):  # never this machine's own
-            path = folder / "bin" / command
-            path.write_text(f"#!/bin/sh\n: > {shlex.quote(str(folder / 'shutdown-requested'))}\n")
-            path.chmod(0o755)
+    def _boot(self, client: Any, ident: str) -> LocalMachine:
         answer = client.describe_instance_attribute(InstanceId=ident, Attribute="userData")
-        data = answer.get("UserData", {}).get("Value")
-        if not data:
-            return _Instance(folder, None)
-        script = folder / "user-data"
-        script.write_bytes(base64.b64decode(data))
-        script.chmod(0o700)
-        path = os.pathsep.join([str(folder / "bin"), os.path.dirname(sys.executable), IMAGE_PATH])
-        with open(folder / "output.log", "wb") as log:
-            process = subprocess.Popen(
-                [str(script)],
-                cwd=folder,
-                env={"PATH": path, "HOME": str(folder), "LANG": "C.UTF-8"},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return _Instance(folder, process)
+        data = base64.b64decode(answer.get("UserData", {}).get("Value") or "")
+        machine = LocalMachine(
+            self.folder / ident, data, script_name="user-data", console_name="output.log", interpreter=None
+        )
+        if data:  # an instance without user-data runs nothing
+            machine.boot()
+        return machine
 
-    def _shut_down(self, client: Any, ident: str, instance: _Instance) -> None:
+    def _shut_down(self, client: Any, ident: str, instance: LocalMachine) -> None:
         """The instance ran `shutdown`: what its InstanceInitiatedShutdownBehavior says."""
-        instance.shutdown_requested.unlink()
+        instance.marker.unlink()
         answer = client.describe_instance_attribute(InstanceId=ident, Attribute="instanceInitiatedShutdownBehavior")
         if answer["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate":
             client.terminate_instances(InstanceIds=[ident])

@@ -11,7 +11,7 @@ every query, errors as `{"error": {"code", "message"}}`):
   `{"status"}`) and the `Location` one (`.../operationResults/ID`, 202 until done), with a short
   `retry-after-ms`.
 
-VMs are created and deleted in the background (`tick`): a created VM boots its custom data as a `Machine`,
+VMs are created and deleted in the background (`tick`): a created VM boots its custom data as a `LocalMachine`,
 unless there is no capacity for its size (its operation then fails with AllocationFailed); a deleted VM takes
 its network interfaces, public IP addresses and OS disk along when their `deleteOption` says so. Azure's own
 refusals guard the order of deletion (NicInUse, PublicIPAddressCannotBeDeleted, InUseSubnetCannotBeDeleted).
@@ -30,7 +30,6 @@ from typing import Any
 from parlay_provider_azure.standin import compute, refusals
 from parlay_provider_azure.standin.compute import Vm
 from parlay_provider_azure.standin.identity import Directory
-from parlay_provider_azure.standin.machines import Machine
 from parlay_provider_azure.standin.records import (
     DISK_TYPE,
     GROUP_TYPE,
@@ -339,7 +338,7 @@ class ResourceManager:
         folder = self.root / f"{vm.name}-{next(self._machines)}"
         folder.mkdir(parents=True)
         operation = self._new_operation()
-        self.vms[vm.key] = Vm(vm, Machine(folder, custom_data), operation, time.monotonic() + self.delay)
+        self.vms[vm.key] = Vm(vm, compute.guest(folder, custom_data), operation, time.monotonic() + self.delay)
         return Reply(201, self._view(vm, None), self._lro(vm, operation, base_url, deleting=False))
 
     def _delete_vm(self, item: Item, base_url: str) -> Reply:
@@ -351,7 +350,7 @@ class ResourceManager:
 
     def _drop_vm(self, vm: Vm) -> None:
         """The VM is gone: its guest stops, and what it was told to take along goes too."""
-        vm.machine.stop()
+        vm.machine.halt()
         self.vms.pop(vm.item.key, None)
         self.items.pop(vm.item.key, None)
         for reference in vm.item.properties["networkProfile"]["networkInterfaces"]:
@@ -377,8 +376,8 @@ class ResourceManager:
             for vm in list(self.vms.values()):
                 if vm.phase == "creating" and now >= vm.due:
                     self._provision(vm)
-                elif vm.phase == "running" and vm.machine.powered_off():
-                    vm.machine.stop()
+                elif vm.phase == "running" and vm.machine.powered_off:
+                    vm.machine.halt()
                     vm.phase = "stopped"
                 elif vm.phase == "deleting" and now >= vm.due:
                     self._drop_vm(vm)
@@ -409,4 +408,4 @@ class ResourceManager:
         """Stop every guest (the stand-in is going away)."""
         with self.lock:
             for vm in self.vms.values():
-                vm.machine.stop()
+                vm.machine.halt()

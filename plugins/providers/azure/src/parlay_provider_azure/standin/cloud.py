@@ -149,7 +149,7 @@ class AzureStandIn:
         with self.manager.lock:
             for vm in self.manager.vms.values():
                 if vm.item.name == vm_name:
-                    return vm.machine.custom_data
+                    return vm.machine.script.read_bytes()
         raise KeyError(vm_name)
 
     def os_profile(self, vm_name: str) -> dict[str, Any]:

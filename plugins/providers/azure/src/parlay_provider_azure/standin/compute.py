@@ -1,5 +1,6 @@
 """The stand-in's virtual machines: what a creation request must hold (a known size and image, a valid login,
-base64 custom data), and what a VM's instance view shows in each phase of its life."""
+base64 custom data), the guest that runs the custom data, and what a VM's instance view shows in each phase
+of its life."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from parlay.testing.machines import LocalMachine
 from parlay_provider_azure.standin import refusals
-from parlay_provider_azure.standin.machines import Machine
 from parlay_provider_azure.standin.records import Item
 
 #: Marketplace images (publisher, offer, sku) the stand-in knows, lower case; any version of them exists.
@@ -29,11 +31,24 @@ class Vm:
     """A VM's life beyond its resource: its phase, its guest, its pending operation."""
 
     item: Item
-    machine: Machine
+    machine: LocalMachine
     operation: str
     due: float  # when the pending creation or deletion completes
     phase: str = "creating"  # creating, running, stopped, failed, deleting
     failure: dict[str, str] | None = None
+
+
+def guest(folder: Path, custom_data: bytes) -> LocalMachine:
+    """A VM's guest in `folder`: its custom data run as cloud-init runs it at first boot, output in cloud-init's
+    log, a temporary folder of its own."""
+    (folder / "tmp").mkdir(parents=True, exist_ok=True)
+    return LocalMachine(
+        folder,
+        custom_data,
+        script_name="custom-data",
+        console_name="cloud-init-output.log",
+        environment={"TMPDIR": str(folder / "tmp")},
+    )
 
 
 def check_request(properties: dict[str, Any], location: str, restricted: set[str]) -> bytes:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parlay_provider_gcp.standin.machines import Machine
+from parlay.testing.machines import LocalMachine
 
 #: Seconds each step of an instance's life takes.
 STEP = 0.05
@@ -96,7 +96,7 @@ class Operation:
 class Instance:
     body: dict[str, Any]
     zone: str
-    machine: Machine
+    machine: LocalMachine
     created: Operation
     id: int = field(default_factory=lambda: next(_ids))
     status: str = "PROVISIONING"
@@ -243,7 +243,12 @@ class Compute:
                 operation.due = time.monotonic() + 2 * STEP
                 return operation.json(self._link("zones", zone))
             items = {item["key"]: item.get("value", "") for item in body.get("metadata", {}).get("items", [])}
-            machine = Machine(self.folder / f"{name}-{secrets.token_hex(3)}", items.get("startup-script", ""))
+            machine = LocalMachine(
+                self.folder / f"{name}-{secrets.token_hex(3)}",
+                items.get("startup-script", ""),
+                script_name="startup-script",
+                console_name="serial-port-1",
+            )
             found = Instance(body, zone, machine, operation)
             self.instances[zone, name] = found
             boot = next(disk for disk in body["disks"] if disk.get("boot"))
@@ -296,7 +301,7 @@ class Compute:
         self._permitted("compute.instances.getSerialPortOutput", f"projects/{project}/zones/{zone}/instances/{name}")
         with self._changed:
             found = self._instance(zone, name)
-        contents = found.machine.serial_output() if query.get("port", "1") == "1" else ""
+        contents = found.machine.console_text() if query.get("port", "1") == "1" else ""
         start = min(int(query.get("start") or 0), len(contents))
         return {
             "kind": "compute#serialPortOutput",
@@ -357,7 +362,7 @@ class Compute:
             if now - found.since < STEP:
                 continue
             if found.deleted is not None and now - found.since >= SHUTDOWN_GRACE:
-                found.machine.signal(signal.SIGKILL)
+                found.machine.halt()
                 del self.instances[key]
                 if self.disks.get(key, {}).get("autoDelete"):
                     del self.disks[key]
@@ -372,14 +377,14 @@ class Compute:
                 found.move("STOPPING")
             elif found.status == "STOPPING" and found.deleted is None:
                 found.move("TERMINATED")
-                found.machine.signal(signal.SIGKILL)
+                found.machine.halt()
 
     def close(self) -> None:
         """Stop the clock and kill every instance's processes."""
         with self._changed:
             self._running = False
             for found in self.instances.values():
-                found.machine.signal(signal.SIGKILL)
+                found.machine.halt()
             self._changed.notify_all()
         self._clock.join()
 
