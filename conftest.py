@@ -9,6 +9,8 @@ import pytest
 
 import parlay
 
+os.environ.setdefault("PARLAY_PROGRESS", "0")  # `pytest -s` on a terminal: no progress line per test run
+
 
 @pytest.fixture(autouse=True)
 def _no_leftover_kernel():

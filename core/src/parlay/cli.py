@@ -1,6 +1,6 @@
 """The `parlay` command: `parlay plugins` lists installed backends, `parlay perf` measures a config,
-`parlay cleanup` cancels the jobs a crashed run left behind; plugins add subcommands through the
-`parlay_cli_subcommands` hook."""
+`parlay cleanup` cancels the jobs a crashed run left behind, `parlay status` summarizes a run; plugins add
+subcommands through the `parlay_cli_subcommands` hook."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import sys
 
 import parlay
-from parlay import cleanup, perf
+from parlay import cleanup, perf, status
 from parlay.errors import PluginError
 from parlay.plugins import registry
 
@@ -93,8 +93,9 @@ def _check(backend: registry.Backend, broken_hooks: dict[str, str]) -> str:
     return "ok"
 
 
-#: Subcommands of parlay's own: running one loads no hooks plugin (`parlay plugins` must work when one is broken).
-BUILTIN = ("plugins", "perf", "cleanup")
+#: Subcommands of parlay's own: running one adds no plugin's subcommands (`parlay plugins` must work when a plugin is
+#: broken; `parlay status` asks the plugins only for `parlay_status_report`).
+BUILTIN = ("plugins", "perf", "cleanup", "status")
 
 
 def build_parser(plugin_subcommands: bool = True) -> argparse.ArgumentParser:
@@ -112,6 +113,7 @@ def build_parser(plugin_subcommands: bool = True) -> argparse.ArgumentParser:
     plugins.set_defaults(func=plugins_command)
     perf.add_parser(subparsers)
     cleanup.add_parser(subparsers)
+    status.add_parser(subparsers)
     if plugin_subcommands:
         from parlay.plugins.manager import get_hooks  # pluggy and the hooks plugins, only when needed
 

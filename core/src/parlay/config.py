@@ -62,6 +62,14 @@ def _executors(instance: Any, attribute: attrs.Attribute, value: list[Any]) -> N
         labels.add(executor.label)
 
 
+def _optional_bool(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise ConfigurationError(
+            f"Config.{attribute.name}={value!r}: expected None (automatic: shown when stderr is a terminal or in a "
+            "Jupyter notebook), True or False"
+        )
+
+
 def _names(instance: Any, attribute: attrs.Attribute, value: list[Any]) -> None:
     if not all(isinstance(name, str) and name for name in value):
         raise ConfigurationError(f"Config.{attribute.name}={value!r}: expected a list of plugin entry-point names")
@@ -119,6 +127,9 @@ class Config:
     strategy_period: float = attrs.field(default=5.0, validator=_non_negative)
     max_idletime: float = attrs.field(default=120.0, validator=_non_negative)
     initialize_logging: bool = True
+    #: The progress display (`parlay.progress`): None shows it when stderr is a terminal or in a Jupyter notebook
+    #: (the environment variable `PARLAY_PROGRESS=0` or `1` decides instead); True or False always or never.
+    progress: bool | None = attrs.field(default=None, validator=_optional_bool)
     #: Accepted for Parsl's configs: parlay sends no usage data anywhere, whatever the level.
     usage_tracking: int = attrs.field(default=DISABLED, validator=_usage_tracking)
     #: Accepted for Parsl's configs (it names the project in Parsl's usage data); unused.
@@ -127,6 +138,9 @@ class Config:
     memoizer: Any = attrs.field(default=None, validator=_memoizer)
     #: Hook implementations (objects or modules) registered for this run only.
     plugins: list[Any] = attrs.field(factory=list, converter=list)
+    #: A monitoring hub (`parlay.monitoring.MonitoringHub(...)`, as in Parsl): registered for this run like
+    #: `plugins`.
+    monitoring: Any = None
     #: Entry-point names of installed `parlay.hooks` plugins this run goes without (`"all"` for every one).
     disable_plugins: list[str] = attrs.field(factory=list, converter=list, validator=_names)
 

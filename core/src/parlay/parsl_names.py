@@ -48,8 +48,8 @@ def _absent(parsl: str, note: str) -> Name:
 
 _HTEX = "use HighThroughputExecutor (with any provider), or DaskExecutor or RayExecutor on an engine you run"
 _ERRORS = "parlay.errors"
-_NO_MONITORING = "parlay has no monitoring database yet: leave `monitoring` out of the Config"
-_NO_STAGING = "parlay has no staging provider for this scheme yet: move the file before the run"
+_HUB = "from parlay-monitoring; Parsl's options and tables, and no hub process: one thread of the run writes"
+_RADIOS = "parlay's probes send what they record with each task's result: there is no radio to choose"
 _EXCEPTIONS = {
     "app.errors": [
         "AppException",
@@ -103,7 +103,7 @@ NAMES: list[Name] = [
     _same("parsl.ThreadPoolExecutor", "parlay.executors.threads:ThreadPoolExecutor"),
     _same("parsl.HighThroughputExecutor", "parlay.executors:HighThroughputExecutor", "from parlay-executor-htex"),
     _absent("parsl.WorkQueueExecutor", f"parlay has no Work Queue executor: {_HTEX}"),
-    _absent("parsl.MonitoringHub", _NO_MONITORING),
+    _adapted("parsl.MonitoringHub", "parlay.monitoring:MonitoringHub", _HUB),
     _same("parsl.set_stream_logger", "parlay.log_utils:set_stream_logger", "logs the 'parlay' logger"),
     _same("parsl.set_file_logger", "parlay.log_utils:set_file_logger", "logs the 'parlay' logger"),
     # --- apps and futures ---
@@ -162,17 +162,19 @@ NAMES: list[Name] = [
     _same("parsl.data_provider.files.File", "parlay.files:File"),
     _same("parsl.data_provider.staging.Staging", "parlay.staging.base:Staging"),
     _same("parsl.data_provider.file_noop.NoOpFileStaging", "parlay.staging.files:NoOpFileStaging"),
-    _absent("parsl.data_provider.data_manager.DataManager", "parlay's kernel stages files itself"),
+    _same(
+        "parsl.data_provider.data_manager.DataManager", "parlay.staging.manager:DataManager", "`dm.dfk` is the kernel"
+    ),
     *(
-        _absent(f"parsl.data_provider.{path}", _NO_STAGING)
-        for path in (
-            "ftp.FTPSeparateTaskStaging",
-            "ftp.FTPInTaskStaging",
-            "http.HTTPSeparateTaskStaging",
-            "http.HTTPInTaskStaging",
-            "globus.GlobusStaging",
-            "rsync.RSyncStaging",
-            "zip.ZipFileStaging",
+        _same(f"parsl.data_provider.{module}.{name}", f"parlay.staging:{name}", f"from parlay-staging-{module}")
+        for module, name in (
+            ("ftp", "FTPSeparateTaskStaging"),
+            ("ftp", "FTPInTaskStaging"),
+            ("http", "HTTPSeparateTaskStaging"),
+            ("http", "HTTPInTaskStaging"),
+            ("globus", "GlobusStaging"),
+            ("rsync", "RSyncStaging"),
+            ("zip", "ZipFileStaging"),
         )
     ),
     # --- executors ---
@@ -224,18 +226,26 @@ NAMES: list[Name] = [
     _adapted("parsl.jobs.strategy.Strategy", "parlay.dataflow.strategy:Strategy", "internal"),
     _absent("parsl.jobs.job_status_poller.JobStatusPoller", "parlay's Strategy polls the blocks itself"),
     # --- monitoring ---
+    _adapted(
+        "parsl.monitoring.MonitoringHub",
+        "parlay.monitoring:MonitoringHub",
+        _HUB,
+    ),
+    _adapted(
+        "parsl.monitoring.monitoring.MonitoringHub",
+        "parlay.monitoring:MonitoringHub",
+        _HUB,
+    ),
     *(
-        _absent(f"parsl.monitoring.{path}", _NO_MONITORING)
+        _absent(f"parsl.monitoring.radios.{path}", _RADIOS)
         for path in (
-            "MonitoringHub",
-            "monitoring.MonitoringHub",
-            "radios.base.MonitoringRadioReceiver",
-            "radios.base.MonitoringRadioSender",
-            "radios.base.RadioConfig",
-            "radios.filesystem.FilesystemRadio",
-            "radios.htex.HTEXRadio",
-            "radios.udp.UDPRadio",
-            "radios.multiprocessing.MultiprocessingQueueRadio",
+            "base.MonitoringRadioReceiver",
+            "base.MonitoringRadioSender",
+            "base.RadioConfig",
+            "filesystem.FilesystemRadio",
+            "htex.HTEXRadio",
+            "udp.UDPRadio",
+            "multiprocessing.MultiprocessingQueueRadio",
         )
     ),
     # --- exceptions ---

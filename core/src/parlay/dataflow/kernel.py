@@ -25,7 +25,7 @@ from parlay.dataflow import current, interrupts
 from parlay.dataflow.dependencies import RESOLVERS
 from parlay.dataflow.memoization import Memoizer, get_all_checkpoints
 from parlay.dataflow.rundirs import make_run_dir
-from parlay.dataflow.states import FINAL_STATES, States
+from parlay.dataflow.states import FAILURE_STATES, FINAL_STATES, States
 from parlay.dataflow.strategy import Strategy
 from parlay.dataflow.taskrecord import TaskRecord
 from parlay.errors import (
@@ -60,13 +60,16 @@ class DataFlowKernel:
     def __init__(self, config: Config | None = None):
         self.config = config = config if config is not None else Config()
         # deferred: the plugin manager imports pluggy, which importing parlay (even `parlay.load`) must not load
+        from parlay import progress
         from parlay.plugins.manager import get_hooks
 
         #: This run's hooks: every installed plugin bar those the config disables, plus `config.plugins`.
-        self.hooks = get_hooks().for_run(config.plugins, config.disable_plugins)
+        run_plugins = [*config.plugins, *([config.monitoring] if config.monitoring is not None else [])]
+        self.hooks = get_hooks().for_run(run_plugins, config.disable_plugins)
         try:
             self.hooks.configure(config=config)  # site plugins check or adjust the config first
             self.run_dir = make_run_dir(config.run_dir)  # a folder it cannot write to is a ConfigurationError
+            progress.attach(self.hooks, config.progress)  # the progress display, when on (parlay.progress)
         except BaseException:
             self.hooks.close()
             raise
@@ -412,6 +415,8 @@ class DataFlowKernel:
             if self.config.checkpoint_mode == "task_exit":
                 self.memoizer.checkpoint()
         future = record.app_fu
+        if exc is not None and state in FAILURE_STATES:  # what `parlay status` reads back without monitoring
+            logger.info("task %d (%s) %s: %s", record.id, record.func_name, state.value, _brief(exc))
         if exc is not None:  # a task dropped at cleanup is cancelled, and its future raises `TaskCancelled`
             future.set_exception(exc)
         elif state is States.cancelled:

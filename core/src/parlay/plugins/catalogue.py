@@ -46,6 +46,9 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
         "zip": ("ZipFileStaging", "parlay-staging-zip"),
         "zip-in-task": ("ZipInTaskStaging", "parlay-staging-zip"),
     },
+    "hooks": {
+        "monitoring": ("parlay_monitoring.commands", "parlay-monitoring"),
+    },
 }
 
 #: URL scheme -> the distribution of parlay's own that stages it, for the error when none is installed.

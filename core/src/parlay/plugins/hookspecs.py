@@ -149,7 +149,8 @@ def parlay_block_state_changed(executor: str, block_id: str, job_id: str | None,
 
 @hookspec
 def parlay_node_state_changed(executor: str, block_id: str | None, node: dict[str, Any], state: str) -> None:
-    """A node of an executor's block (a worker pool: an htex manager, a Dask or Ray worker) joined or left.
+    """A node of an executor's block (its worker pool there, such as the high-throughput executor's manager)
+    joined or left.
 
     Executors that know their nodes report them (`BlockProviderExecutor.nodes()`); the kernel looks at every
     status poll while some plugin implements this hook.
@@ -203,6 +204,17 @@ def parlay_staging_for(file: Any, executor: Any) -> Any:
 
 
 # --- command line -----------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def parlay_status_report(run_dir: str) -> str | None:
+    """The summary `parlay status RUN_DIR` prints, from what a plugin recorded of that run (a monitoring
+    database).
+
+    :param run_dir: the run directory (`runinfo/NNN`)
+    :return: the text to print, or None to leave it to the next plugin and, in the end, to parlay's own
+        summary from the run's log and job journal
+    """
 
 
 @hookspec

@@ -306,8 +306,12 @@ class Hooks:
         self._event("parlay_workflow_finished", dfk=dfk, run_id=run_id, run_dir=run_dir, task_counts=task_counts)
 
     def task_state_changed(self, **event: Any) -> None:
-        """`parlay_task_state_changed` with the arguments its specification lists."""
-        self._event("parlay_task_state_changed", **event)
+        """`parlay_task_state_changed` with the arguments its specification lists (called straight: it runs
+        for every state change of every task)."""
+        try:
+            self.pm.hook.parlay_task_state_changed(**event)
+        except Exception:  # a wrapper's failure: the implementations themselves are guarded
+            self._log_failure("(a hook wrapper)", "parlay_task_state_changed")
 
     def probes(self, *, task_id: int, try_id: int, func_name: str, executor: str) -> list[Any]:
         """The probes plugins give this try of a task (a probe that fails is logged and left out)."""
