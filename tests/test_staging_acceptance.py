@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import socket
+import subprocess
+import sys
 import threading
 import zipfile
 
@@ -56,9 +59,6 @@ class HTTPServer:
 @pytest.fixture
 def servers(tmp_path, monkeypatch):
     from moto.server import ThreadedMotoServer
-    from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import FTPHandler
-    from pyftpdlib.servers import FTPServer
 
     for folder in ("web", "ftp"):
         (tmp_path / folder).mkdir()
@@ -67,11 +67,14 @@ def servers(tmp_path, monkeypatch):
     web = HTTPServer(str(tmp_path / "web"))
     web.start()
 
-    authorizer = DummyAuthorizer()
-    authorizer.add_anonymous(str(tmp_path / "ftp"))
-    handler = type("Handler", (FTPHandler,), {"authorizer": authorizer})
-    ftp = FTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=ftp.serve_forever, kwargs={"timeout": 0.2}, daemon=True).start()
+    # pyftpdlib's event loop is one per process, shared with the FTP plugin's own tests: a process of its own
+    ftp_port = free_port()
+    ftp = subprocess.Popen(
+        [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", str(ftp_port), "-d", str(tmp_path / "ftp")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: answers(ftp_port), "the FTP server to listen", interval=0.05)
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # moto's; fake keys for this test only
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -85,11 +88,23 @@ def servers(tmp_path, monkeypatch):
     client.create_bucket(Bucket=BUCKET)
     for name in NAMES:
         client.put_object(Bucket=BUCKET, Key=f"in/{name}", Body=f"s3 says {name}\n".encode())
-    yield {"web": web, "ftp": f"ftp://127.0.0.1:{ftp.address[1]}", "s3": s3_url, "client": client}
-    ftp.close_all()
+    yield {"web": web, "ftp": f"ftp://127.0.0.1:{ftp_port}", "s3": s3_url, "client": client}
+    ftp.kill()
+    ftp.wait()
     s3.stop()
     if web.server is not None:
         web.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def config(tmp_path, servers, **options):
