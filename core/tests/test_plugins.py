@@ -572,9 +572,7 @@ def test_per_run_plugins_under_concurrent_runs_and_registrations(monkeypatch):
                 own = Recorder()
                 run = process.for_run([own])
                 for task in range(20):
-                    run.task_state_changed(task_id=task, func_name="f", old_state=None, new_state=f"s{index}",
-                                           executor="x", exception=None, try_id=0, timestamp=0.0,
-                                           task=None)  # fmt: skip
+                    run.task_state_changed(task, "f", None, f"s{index}", "x", None, 0, 0.0, None)
                 run.close()
                 if own.events != [(task, f"s{index}") for task in range(20)]:
                     failures.append((index, round_, own.events))

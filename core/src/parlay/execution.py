@@ -108,18 +108,19 @@ class BashRunner(_Runner):
 
 
 class ProbedRunner:
-    """A task function with plugins' probes around it (`parlay_task_probe`): the probes arrive as the keyword
-    argument `PROBES_KWARG`, and the result (or the exception) carries back what they recorded, as `Probed`
-    (or the exception's `parlay_reports`)."""
+    """A task function with plugins' probes around it (`parlay_task_probe`): the probes travel with the
+    function, so executors that send a function once send them once, and the result (or the exception)
+    carries back what they recorded, as `Probed` (or the exception's `parlay_reports`)."""
 
-    __slots__ = ("__weakref__", "name", "runner")
+    __slots__ = ("__weakref__", "name", "probes", "runner")
 
-    def __init__(self, runner: Callable[..., Any]):
+    def __init__(self, runner: Callable[..., Any], probes: tuple[Any, ...]):
         self.runner = runner
+        self.probes = probes
         self.name = getattr(runner, "name", getattr(runner, "__name__", repr(runner)))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Probed:
-        probes = kwargs.pop(PROBES_KWARG)
+        probes = self.probes
         tokens = [_guarded(probe.start) for probe in probes]
         try:
             value = self.runner(*args, **kwargs)
@@ -129,11 +130,7 @@ class ProbedRunner:
         return Probed(value, _stop(probes, tokens, None))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (ProbedRunner, (self.runner,))
-
-
-#: Keyword argument carrying a try's probes to `ProbedRunner` (never reaches the app).
-PROBES_KWARG = "_parlay_probes"
+        return (ProbedRunner, (self.runner, self.probes))
 
 
 class Probed:
@@ -156,7 +153,7 @@ def _guarded(call: Callable[..., Any], *args: Any) -> Any:
         return exc
 
 
-def _stop(probes: list[Any], tokens: list[Any], error: BaseException | None) -> list[dict]:
+def _stop(probes: tuple[Any, ...], tokens: list[Any], error: BaseException | None) -> list[dict]:
     reports = []
     for probe, token in zip(probes, tokens, strict=True):
         report = _guarded(probe.stop, token, error) if not isinstance(token, Exception) else token

@@ -37,7 +37,7 @@ from parlay.errors import (
     TaskCancelled,
     UnhashableArgument,
 )
-from parlay.execution import PROBES_KWARG, Probed, ProbedRunner, kill_running_commands
+from parlay.execution import Probed, ProbedRunner, kill_running_commands
 from parlay.executors.base import ParlayExecutor
 from parlay.executors.blocks import BlockProviderExecutor
 from parlay.executors.threads import ThreadPoolExecutor
@@ -50,6 +50,8 @@ INTERNAL_EXECUTOR = "_parlay_internal"
 #: The empty mapping every task without keyword arguments or resource specification shares.
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 _TASK_LOGS_PER_DIR = 10_000
+#: How many task functions with probes the kernel keeps, each sent once to executors that cache functions.
+_PROBED_RUNNERS = 1024
 #: States of tasks no executor holds: at cleanup they are dropped first, so their dependents are dropped too.
 _WAITING = frozenset({States.pending, States.joining})
 
@@ -86,7 +88,7 @@ class DataFlowKernel:
         self._cleanup_called = False
         self._resolver = RESOLVERS[config.dependency_resolver]
         self._on_exec_done = self._exec_done  # one bound method for every task
-        self._probed_runners: dict[Any, ProbedRunner] = {}
+        self._probed_runners: dict[tuple[Any, tuple[Any, ...]], ProbedRunner] = {}
         self.tasks: dict[int, TaskRecord] = {}
         self.task_state_counts: collections.Counter[States] = collections.Counter()
         self._checkpoint_stop = threading.Event()
@@ -186,8 +188,7 @@ class DataFlowKernel:
         with self._lock:
             self.task_state_counts[States.pending] += 1
         self.tasks[record.id] = record
-        if self.hooks.task_listeners:
-            self._emit(record, None, States.pending)
+        self._changed(record, None, States.pending)
         if deps:
             record.depends = deps
             record.pending_deps = len(deps) + 1  # + 1 until every callback is in place
@@ -287,17 +288,16 @@ class DataFlowKernel:
         with self._lock:
             if record.status is not States.pending:
                 return
-            self._set_state(record, States.launched)
+            old = self._set_state(record, States.launched)
+        self._changed(record, old, States.launched)  # before the executor has it: events come in order
         executor = self.executors[record.executor]
-        runner, kwargs = record.runner, record.kwargs
+        runner = record.runner
         if self.hooks.task_probes:
-            probes = self.hooks.probes(
-                task_id=record.id, try_id=record.try_id, func_name=record.func_name, executor=record.executor
-            )
+            probes = self.hooks.probes(record.id, record.try_id, record.func_name, record.executor)
             if probes:
-                runner, kwargs = self._probed(runner), {**kwargs, PROBES_KWARG: probes}
+                runner = self._probed(runner, tuple(probes))
         try:
-            exec_fu = executor.submit(runner, record.resource_specification, *record.args, **kwargs)
+            exec_fu = executor.submit(runner, record.resource_specification, *record.args, **record.kwargs)
         except Exception as exc:
             self._task_failed(record, exc)
             return
@@ -329,21 +329,19 @@ class DataFlowKernel:
         else:
             self._finish(record, States.exec_done, result)
 
-    def _probed(self, runner: Any) -> ProbedRunner:
-        """The one `ProbedRunner` of a task function, so that executors still send each function once."""
-        probed = self._probed_runners.get(runner)
+    def _probed(self, runner: Any, probes: tuple[Any, ...]) -> ProbedRunner:
+        """The one `ProbedRunner` of a task function and its probes (plugins give the same probes to every
+        task, as they should), so that executors still send each function, and the probes, once."""
+        key = (runner, probes)
+        probed = self._probed_runners.get(key)
         if probed is None:
-            probed = self._probed_runners[runner] = ProbedRunner(runner)
+            probed = ProbedRunner(runner, probes)
+            if len(self._probed_runners) < _PROBED_RUNNERS:  # a plugin making new probes per task: no cache
+                self._probed_runners[key] = probed
         return probed
 
     def _reported(self, record: TaskRecord, reports: list[dict]) -> None:
-        self.hooks.task_reported(
-            task_id=record.id,
-            try_id=record.try_id,
-            func_name=record.func_name,
-            executor=record.executor,
-            reports=reports,
-        )
+        self.hooks.task_reported(record.id, record.try_id, record.func_name, record.executor, reports)
 
     def _task_failed(self, record: TaskRecord, exc: BaseException) -> None:
         """Retry while the accumulated failure cost stays within `retries`; otherwise fail the task."""
@@ -367,7 +365,8 @@ class DataFlowKernel:
         logger.info("task %d failed (%r); retry %d", record.id, exc, record.fail_count)
         record.try_id += 1
         with self._lock:
-            self._set_state(record, States.pending)
+            old = self._set_state(record, States.pending)
+        self._changed(record, old, States.pending, exc)  # why the try failed
         self._submit_try(record)
 
     def _join(self, record: TaskRecord, inner: Any) -> None:
@@ -381,8 +380,9 @@ class DataFlowKernel:
             return
         record.joins = inner
         with self._lock:
-            self._set_state(record, States.joining)
+            old = self._set_state(record, States.joining)
             record.pending_deps = len(futures) + 1
+        self._changed(record, old, States.joining)
 
         def inner_done(_fu: Future | None) -> None:
             with self._lock:
@@ -404,7 +404,8 @@ class DataFlowKernel:
         with self._lock:
             if record.status in FINAL_STATES:
                 return
-            self._set_state(record, state, exc)
+            old = self._set_state(record, state)
+        self._changed(record, old, state, exc)
         self._settle(record, state, result, exc)
 
     def _settle(self, record: TaskRecord, state: States, result: Any, exc: BaseException | None) -> None:
@@ -434,28 +435,30 @@ class DataFlowKernel:
             if not self._outstanding:
                 self._done.notify_all()
 
-    def _set_state(self, record: TaskRecord, state: States, exc: BaseException | None = None) -> None:
-        """Record a state change; the caller holds `self._lock`."""
+    def _set_state(self, record: TaskRecord, state: States) -> States:
+        """Record a state change and return the state it left; the caller holds `self._lock`, and tells the
+        listeners (`_changed`) once it has let go of it, before the task moves on."""
         old = record.status
         record.status = state
         counts = self.task_state_counts
         counts[old] -= 1
         counts[state] += 1
-        if self.hooks.task_listeners:
-            self._emit(record, old, state, exc)
+        return old
 
-    def _emit(self, record: TaskRecord, old: States | None, new: States, exc: BaseException | None = None) -> None:
-        self.hooks.task_state_changed(
-            task_id=record.id,
-            func_name=record.func_name,
-            old_state=None if old is None else old.value,
-            new_state=new.value,
-            executor=record.executor,
-            exception=exc,
-            try_id=record.try_id,
-            timestamp=time.time(),
-            task=record,
-        )
+    def _changed(self, record: TaskRecord, old: States | None, new: States, exc: BaseException | None = None) -> None:
+        """Tell the plugins listening to task states, if any."""
+        if self.hooks.task_listeners:
+            self.hooks.task_state_changed(  # by position, in the order of its specification
+                record.id,
+                record.func_name,
+                None if old is None else old.value,
+                new.value,
+                record.executor,
+                exc,
+                record.try_id,
+                time.time(),
+                record,
+            )
 
     # --- cancellation, waiting, checkpoints -------------------------------------------------------
 
@@ -466,6 +469,7 @@ class DataFlowKernel:
             if status is States.pending:
                 self._set_state(record, States.cancelled)
         if status is States.pending:
+            self._changed(record, status, States.cancelled)
             self._settle(record, States.cancelled, None, None)
             return True
         exec_fu = record.exec_fu
@@ -521,13 +525,14 @@ class DataFlowKernel:
         `TaskCancelled`."""
         with self._lock:
             dropped = [
-                (record, self._dropped(record))
+                (record, self._dropped(record), record.status)
                 for record in list(self.tasks.values())
                 if record.status not in FINAL_STATES and (states is None or record.status in states)
             ]
-            for record, exc in dropped:
-                self._set_state(record, States.cancelled, exc)
-        for record, exc in dropped:
+            for record, _, _ in dropped:
+                self._set_state(record, States.cancelled)
+        for record, exc, old in dropped:
+            self._changed(record, old, States.cancelled, exc)
             self._settle(record, States.cancelled, None, exc)
 
     def cleanup(self) -> None:

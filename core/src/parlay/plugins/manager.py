@@ -45,6 +45,8 @@ EVENT_HOOKS = frozenset(
         "parlay_node_state_changed",
     }
 )
+#: Hooks called for every task, through `Hooks._direct`.
+_PER_TASK = ("parlay_task_state_changed", "parlay_task_probe", "parlay_task_reported")
 #: The environment variable naming `parlay.hooks` entry points to leave out (comma-separated, or `all`).
 DISABLE_VARIABLE = "PARLAY_DISABLE_PLUGINS"
 
@@ -115,6 +117,7 @@ class Hooks:
         self._parent = parent
         self._disabled = frozenset(disabled)
         self._warned: set[tuple[str, str]] = set()
+        self._refresh()
 
     # --- registration -----------------------------------------------------------------------------
 
@@ -290,6 +293,35 @@ class Hooks:
         self.task_listeners = bool(hook.parlay_task_state_changed.get_hookimpls())
         self.task_probes = bool(hook.parlay_task_probe.get_hookimpls())
         self.node_listeners = bool(hook.parlay_node_state_changed.get_hookimpls())
+        self._direct = {name: self._direct_call(name) for name in _PER_TASK}
+
+    def _direct_call(self, name: str) -> Callable[..., Any]:
+        """A call of hook `name` with its arguments by position, in its specification's order, that goes to
+        each implementation straight, in pluggy's order, when none is a wrapper (these hooks run several times
+        per task, and pluggy's dispatch costs more than a small implementation does). It returns the list of
+        results; an implementation that raises is logged and left out, as pluggy's call would have it here."""
+        caller = getattr(self.pm.hook, name)
+        impls = caller.get_hookimpls()
+        names = caller.spec.argnames if caller.spec is not None else ()
+        if any(impl.wrapper or impl.hookwrapper for impl in impls):
+
+            def through_pluggy(*args: Any) -> Any:
+                try:
+                    return caller(**dict(zip(names, args, strict=True)))
+                except Exception:  # a wrapper's failure: the implementations themselves are guarded
+                    self._log_failure("(a hook wrapper)", name)
+                    return []
+
+            return through_pluggy
+        plans = [(impl.function, [names.index(n) for n in impl.argnames]) for impl in reversed(impls)]
+        if len(plans) == 1 and plans[0][1] == list(range(len(names))):
+            function = plans[0][0]  # the one implementation takes every argument, in order
+            return lambda *args: [function(*args)]
+
+        def call(*args: Any) -> list[Any]:
+            return [function(*[args[i] for i in picks]) for function, picks in plans]
+
+        return call
 
     # --- events: logged, never raised -------------------------------------------------------------
 
@@ -305,34 +337,18 @@ class Hooks:
     def workflow_finished(self, *, dfk: Any, run_id: str, run_dir: str, task_counts: dict[str, int]) -> None:
         self._event("parlay_workflow_finished", dfk=dfk, run_id=run_id, run_dir=run_dir, task_counts=task_counts)
 
-    def task_state_changed(self, **event: Any) -> None:
-        """`parlay_task_state_changed` with the arguments its specification lists (called straight: it runs
-        for every state change of every task)."""
-        try:
-            self.pm.hook.parlay_task_state_changed(**event)
-        except Exception:  # a wrapper's failure: the implementations themselves are guarded
-            self._log_failure("(a hook wrapper)", "parlay_task_state_changed")
+    def task_state_changed(self, *args: Any) -> None:
+        """`parlay_task_state_changed`, its arguments by position in its specification's order (it runs for
+        every state change of every task)."""
+        self._direct["parlay_task_state_changed"](*args)
 
-    def probes(self, *, task_id: int, try_id: int, func_name: str, executor: str) -> list[Any]:
+    def probes(self, task_id: int, try_id: int, func_name: str, executor: str) -> list[Any]:
         """The probes plugins give this try of a task (a probe that fails is logged and left out)."""
-        try:
-            found = self.pm.hook.parlay_task_probe(
-                task_id=task_id, try_id=try_id, func_name=func_name, executor=executor
-            )
-        except Exception:
-            self._log_failure("(a hook wrapper)", "parlay_task_probe")
-            return []
+        found = self._direct["parlay_task_probe"](task_id, try_id, func_name, executor)
         return [probe for probe in found if probe is not None]
 
-    def task_reported(self, *, task_id: int, try_id: int, func_name: str, executor: str, reports: list[dict]) -> None:
-        self._event(
-            "parlay_task_reported",
-            task_id=task_id,
-            try_id=try_id,
-            func_name=func_name,
-            executor=executor,
-            reports=reports,
-        )
+    def task_reported(self, task_id: int, try_id: int, func_name: str, executor: str, reports: list[dict]) -> None:
+        self._direct["parlay_task_reported"](task_id, try_id, func_name, executor, reports)
 
     def executor_started(self, *, executor: Any) -> None:
         self._event("parlay_executor_started", executor=executor)
