@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import importlib.util
 import os
 import statistics
 import sys
@@ -26,15 +25,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 2.0  # seconds: the dashboard's budget for one answer
-
-
-def _data():
-    path = ROOT / "plugins" / "hooks" / "monitoring" / "tests" / "dashboard_data.py"
-    spec = importlib.util.spec_from_file_location("dashboard_data", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["dashboard_data"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def build(data, path: Path, tasks: int) -> tuple[str, str]:
@@ -80,7 +70,8 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="the database file to use (generated there when missing; kept)")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    data = _data()
+    from parlay_monitoring import testing as data  # generated runs, shared with the dashboard's tests
+
     folder = None
     if args.db is None:
         folder = tempfile.TemporaryDirectory(prefix="bench-dashboard-")

@@ -11,25 +11,14 @@ in Debian's Chromium (driven by Playwright). The PNGs are recompressed (zlib lev
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import struct
-import sys
 import tempfile
 import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VIEWPORT = {"width": 1280, "height": 800}
-
-
-def _data():
-    path = ROOT / "plugins" / "hooks" / "monitoring" / "tests" / "dashboard_data.py"
-    spec = importlib.util.spec_from_file_location("dashboard_data", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["dashboard_data"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def recompress(png: bytes) -> bytes:
@@ -57,8 +46,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
     parser.add_argument("--tasks", type=int, default=200_000)
     args = parser.parse_args()
-    data = _data()
     from playwright.sync_api import sync_playwright
+
+    from parlay_monitoring import testing as data  # generated runs, shared with the dashboard's tests
 
     # where the pipeline ran, as its pages show it (its output files are there while the pictures are taken)
     home = Path(tempfile.gettempdir()) / "alice" / "variant-calling"

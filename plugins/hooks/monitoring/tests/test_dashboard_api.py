@@ -1,30 +1,16 @@
 """The dashboard's JSON answers on a database of known content: a generated run of 100,000 tasks and a few
-realistic runs (`dashboard_data`): counts, states over time, percentiles, the Gantt, pagination, one task,
+realistic runs (`parlay_monitoring.testing`): counts, states over time, percentiles, the Gantt, pagination, one task,
 blocks, resources; and the same answers from PostgreSQL."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-
-def _helper():
-    name = "parlay_monitoring_tests_dashboard_data"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("dashboard_data.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-data = _helper()
+from parlay_monitoring import testing as data  # generated runs, shared with the benchmark
 
 
 @pytest.fixture(scope="module")

@@ -4,27 +4,14 @@ no page logs a JavaScript error."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from parlay_monitoring import testing as data  # generated runs, shared with the benchmark
 
-def _helper():
-    name = "parlay_monitoring_tests_dashboard_data"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("dashboard_data.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-data = _helper()
 CHROMIUM = "/usr/bin/chromium"
 ARGS = data.CHROMIUM_ARGS
 WAIT = 60_000  # ms: generous, for a busy machine

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import queue
 import re
@@ -11,23 +10,12 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from parlay_monitoring import testing as data  # generated runs, shared with the benchmark
 
-def _helper():
-    name = "parlay_monitoring_tests_dashboard_data"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("dashboard_data.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-data = _helper()
 TIMEOUT = 60
 
 

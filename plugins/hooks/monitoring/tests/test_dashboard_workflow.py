@@ -3,26 +3,10 @@ tasks, failure, tries, dependencies and output file, as JSON and in Chromium."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from parlay.testing import TIMEOUT, workflow_apps
-
-
-def _helper():
-    name = "parlay_monitoring_tests_dashboard_data"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("dashboard_data.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-data = _helper()
+from parlay_monitoring import testing as data  # generated runs, shared with the benchmark
 
 
 def test_a_monitored_workflow_shows_on_the_dashboard(run_monitored, sqlite_url, tmp_path):

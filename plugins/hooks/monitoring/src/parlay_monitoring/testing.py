@@ -1,4 +1,4 @@
-"""Monitoring databases for the dashboard's tests and benchmark, written with the plugin's schema.
+"""Monitoring databases for the dashboard's tests, benchmark and screenshots, written with the schema.
 
 `add_realistic_runs` writes a few small runs row by row through SQLAlchemy Core (every task state, retries,
 failures with exceptions and real stdout/stderr files, blocks, nodes, resource samples, one run still going).
