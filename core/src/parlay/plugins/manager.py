@@ -45,8 +45,6 @@ EVENT_HOOKS = frozenset(
         "parlay_node_state_changed",
     }
 )
-#: Hooks called for every task, through `Hooks._direct`.
-_PER_TASK = ("parlay_task_state_changed", "parlay_task_probe", "parlay_task_reported")
 #: The environment variable naming `parlay.hooks` entry points to leave out (comma-separated, or `all`).
 DISABLE_VARIABLE = "PARLAY_DISABLE_PLUGINS"
 
@@ -293,13 +291,20 @@ class Hooks:
         self.task_listeners = bool(hook.parlay_task_state_changed.get_hookimpls())
         self.task_probes = bool(hook.parlay_task_probe.get_hookimpls())
         self.node_listeners = bool(hook.parlay_node_state_changed.get_hookimpls())
-        self._direct = {name: self._direct_call(name) for name in _PER_TASK}
+        #: `parlay_task_state_changed`, its arguments by position in its specification's order (it runs for
+        #: every state change of every task).
+        self.task_state_changed = self._direct_call("parlay_task_state_changed")
+        #: `parlay_task_reported`, its arguments by position.
+        self.task_reported = self._direct_call("parlay_task_reported")
+        self._probes = self._direct_call("parlay_task_probe", gather=True)
 
-    def _direct_call(self, name: str) -> Callable[..., Any]:
+    def _direct_call(self, name: str, gather: bool = False) -> Callable[..., Any]:
         """A call of hook `name` with its arguments by position, in its specification's order, that goes to
         each implementation straight, in pluggy's order, when none is a wrapper (these hooks run several times
-        per task, and pluggy's dispatch costs more than a small implementation does). It returns the list of
-        results; an implementation that raises is logged and left out, as pluggy's call would have it here."""
+        per task, and pluggy's dispatch costs more than a small implementation does): the implementation
+        itself when there is one that takes every argument. With `gather`, it returns the list of results
+        that are not None. An implementation that raises is logged and left out, as pluggy's call would have
+        it here."""
         caller = getattr(self.pm.hook, name)
         impls = caller.get_hookimpls()
         names = caller.spec.argnames if caller.spec is not None else ()
@@ -307,21 +312,32 @@ class Hooks:
 
             def through_pluggy(*args: Any) -> Any:
                 try:
-                    return caller(**dict(zip(names, args, strict=True)))
+                    found = caller(**dict(zip(names, args, strict=True)))
                 except Exception:  # a wrapper's failure: the implementations themselves are guarded
                     self._log_failure("(a hook wrapper)", name)
-                    return []
+                    found = []
+                return [result for result in found if result is not None] if gather else None
 
             return through_pluggy
         plans = [(impl.function, [names.index(n) for n in impl.argnames]) for impl in reversed(impls)]
+        if not plans:
+            return (lambda *args: []) if gather else (lambda *args: None)
         if len(plans) == 1 and plans[0][1] == list(range(len(names))):
             function = plans[0][0]  # the one implementation takes every argument, in order
-            return lambda *args: [function(*args)]
+            if not gather:
+                return function
 
-        def call(*args: Any) -> list[Any]:
-            return [function(*[args[i] for i in picks]) for function, picks in plans]
+            def one(*args: Any) -> list[Any]:
+                result = function(*args)
+                return [] if result is None else [result]
 
-        return call
+            return one
+
+        def each(*args: Any) -> list[Any] | None:
+            results = [function(*[args[i] for i in picks]) for function, picks in plans]
+            return [result for result in results if result is not None] if gather else None
+
+        return each
 
     # --- events: logged, never raised -------------------------------------------------------------
 
@@ -337,18 +353,9 @@ class Hooks:
     def workflow_finished(self, *, dfk: Any, run_id: str, run_dir: str, task_counts: dict[str, int]) -> None:
         self._event("parlay_workflow_finished", dfk=dfk, run_id=run_id, run_dir=run_dir, task_counts=task_counts)
 
-    def task_state_changed(self, *args: Any) -> None:
-        """`parlay_task_state_changed`, its arguments by position in its specification's order (it runs for
-        every state change of every task)."""
-        self._direct["parlay_task_state_changed"](*args)
-
     def probes(self, task_id: int, try_id: int, func_name: str, executor: str) -> list[Any]:
         """The probes plugins give this try of a task (a probe that fails is logged and left out)."""
-        found = self._direct["parlay_task_probe"](task_id, try_id, func_name, executor)
-        return [probe for probe in found if probe is not None]
-
-    def task_reported(self, task_id: int, try_id: int, func_name: str, executor: str, reports: list[dict]) -> None:
-        self._direct["parlay_task_reported"](task_id, try_id, func_name, executor, reports)
+        return self._probes(task_id, try_id, func_name, executor)
 
     def executor_started(self, *, executor: Any) -> None:
         self._event("parlay_executor_started", executor=executor)
