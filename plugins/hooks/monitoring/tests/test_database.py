@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import socket
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -408,11 +409,10 @@ def test_a_database_that_fills_up(run_monitored, tmp_path, monkeypatch):
     assert "full" in str(warning.message), warning.message
 
 
-def test_a_full_queue_drops_events_and_says_so_once(run_monitored, sqlite_url, monkeypatch):
+def test_a_full_queue_holds_the_run_back_and_loses_nothing(run_monitored, sqlite_url, monkeypatch):
     from parlay_monitoring.writer import Writer
 
     monkeypatch.setattr(Writer, "max_queued", 50)
-    monkeypatch.setattr(Writer, "flush_seconds", 30.0)
     seen: list = []
 
     def workflow():
@@ -421,10 +421,41 @@ def test_a_full_queue_drops_events_and_says_so_once(run_monitored, sqlite_url, m
     assert run_monitored("threads", workflow, warnings_seen=seen, resource_monitoring_enabled=False) == sum(
         range(1, 501)
     )
-    (warning,) = monitoring_warnings(seen)
-    assert "dropping events" in str(warning.message)
-    counted = rows(sqlite_url, "SELECT count(*) AS n FROM status")[0]["n"]
-    assert 0 < counted < 500 * 5  # some recorded, the rest dropped
+    assert not monitoring_warnings(seen)
+    counted = rows(sqlite_url, "SELECT task_status_name, count(*) AS n FROM status GROUP BY task_status_name")
+    assert {row["task_status_name"]: row["n"] for row in counted} == {"pending": 500, "launched": 500, "exec_done": 500}
+
+
+def test_a_stalled_writer_drops_events_and_says_so_once(run_monitored, sqlite_url, monkeypatch):
+    import threading
+
+    from parlay_monitoring.rows import Batch
+    from parlay_monitoring.writer import Writer
+
+    monkeypatch.setattr(Writer, "max_queued", 50)
+    monkeypatch.setattr(Writer, "stall_seconds", 0.5)
+    monkeypatch.setattr(Writer, "close_timeout", 5.0)
+    stuck = threading.Event()
+    add = Batch.add
+
+    def stalls(self, event):  # the database hangs once the writer has taken 100 events
+        if stuck.is_set() or len(self) >= 100:
+            stuck.set()
+            time.sleep(0.2)
+        add(self, event)
+
+    monkeypatch.setattr(Batch, "add", stalls)
+    seen: list = []
+
+    def workflow():
+        return sum(f.result(TIMEOUT) for f in [workflow_apps.add(n, 1) for n in range(500)])
+
+    began = time.monotonic()
+    assert run_monitored("threads", workflow, warnings_seen=seen, resource_monitoring_enabled=False) == sum(
+        range(1, 501)
+    )
+    assert time.monotonic() - began < 60, "dropping, not waiting for the writer, once it stalled"
+    assert any("dropping events" in str(w.message) for w in monitoring_warnings(seen))
 
 
 # --- the hub --------------------------------------------------------------------------------------

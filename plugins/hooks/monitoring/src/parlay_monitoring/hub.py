@@ -1,7 +1,8 @@
 """`MonitoringHub`: Parsl's monitoring options, and the hooks that record a run in the monitoring database.
 
-The hooks run on the kernel's threads and only append a tuple (`events`) to the writer's bounded queue; the
-writer's thread does the rest (`writer`). The database libraries are imported when a run is configured.
+The hooks run on the kernel's threads and only append a tuple (`events`) to the writer's bounded queue (when
+it is full, they wait for the writer: `Writer.make_room`); the writer's thread does the rest (`writer`). The
+database libraries are imported when a run is configured.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ class MonitoringHub:
         else:
             extra = None
         queue = writer.queue
-        if len(queue) < writer.max_queued:
+        if len(queue) < writer.max_queued or writer.make_room():
             queue.append(
                 (
                     TASK,
@@ -239,7 +240,7 @@ class MonitoringHub:
         writer = self._writer
         if writer is None or not writer.accepting:
             return
-        if len(writer.queue) < writer.max_queued:
+        if len(writer.queue) < writer.max_queued or writer.make_room():
             writer.queue.append(event)
         else:
             writer.drop()

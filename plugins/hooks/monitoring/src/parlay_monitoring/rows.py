@@ -1,8 +1,10 @@
 """Events (`events`) turned into the rows of the monitoring tables (`schema`), on the writer's thread.
 
-A `Batch` gathers the rows of one flush: each task's and each try's row as a dict of the columns the events
-set (merged, so a task that went through all its states within one flush is written once), and the rows of
-the tables that only grow (`status`, `resource`, `block`, `node`) as tuples in `COLUMNS` order.
+A `Batch` gathers the rows of one flush: each task's and each try's row as a list of every column of its
+table (`TASK_COLUMNS`, `TRY_COLUMNS`), merged, so that a task that went through all its states within one
+flush is written once; columns no event of the flush set are None, and the writer's upsert keeps what an
+earlier flush wrote there. The rows of the tables that only grow (`status`, `resource`, `block`, `node`) are
+tuples in `COLUMNS` order.
 """
 
 from __future__ import annotations
@@ -10,12 +12,25 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
+from parlay_monitoring import schema
 from parlay_monitoring.events import BLOCK, FINAL, NODE, REPORT, TASK
 from parlay_monitoring.probe import REPORT_KEY
 
-#: The columns of the rows a batch holds as tuples, by table (a subset of each table's, in its order).
+#: Every column of the task and try tables, in the tables' order: a batch's rows of them are lists of these.
+TASK_COLUMNS = tuple(column.name for column in schema.task.columns)
+TRY_COLUMNS = tuple(column.name for column in schema.try_.columns)
+#: Columns whose first value wins when a later flush writes the row again (a join app's try returned when
+#: it started joining); in every other column the latest value that is not None wins.
+FIRST_WINS = frozenset({"task_try_time_returned", "time_returned_unix"})
+
+#: Each column's place in those lists: `T.parlay_state`, `Y.hostname`.
+T = SimpleNamespace(**{name: i for i, name in enumerate(TASK_COLUMNS)})
+Y = SimpleNamespace(**{name: i for i, name in enumerate(TRY_COLUMNS)})
+
+#: The tables that only grow: the columns of their rows in a batch (a subset of each table's, in its order).
 COLUMNS = {
     "status": ("task_id", "task_status_name", "timestamp", "run_id", "try_id", "timestamp_unix"),
     "resource": (
@@ -68,8 +83,8 @@ class Batch:
     def __init__(self, run_id: str, when: Clock):
         self.run_id = run_id
         self.when = when
-        self.tasks: dict[int, dict[str, Any]] = {}
-        self.tries: dict[tuple[int, int], dict[str, Any]] = {}
+        self.tasks: dict[int, list[Any]] = {}
+        self.tries: dict[tuple[int, int], list[Any]] = {}
         self.status: list[tuple] = []
         self.resource: list[tuple] = []
         self.block: list[tuple] = []
@@ -86,7 +101,7 @@ class Batch:
     def add(self, event: tuple) -> None:
         kind = event[0]
         if kind == TASK:
-            self._task(event)
+            self._task(*event[1:])
         elif kind == REPORT:
             self._report(*event[1:])
         elif kind == BLOCK:
@@ -96,78 +111,86 @@ class Batch:
 
     # --- tasks and tries --------------------------------------------------------------------------
 
-    def _try_row(self, task_id: int, try_id: int, func_name: str, executor: str) -> dict[str, Any]:
-        row = self.tries.get((task_id, try_id))
+    def _try_row(self, task_id: int, try_id: int, func_name: str, executor: str) -> list[Any]:
+        key = (task_id, try_id)
+        row = self.tries.get(key)
         if row is None:
-            row = self.tries[(task_id, try_id)] = {
-                "try_id": try_id,
-                "task_id": task_id,
-                "run_id": self.run_id,
-                "task_executor": executor,
-                "parlay_func_name": func_name,
-            }
+            row = self.tries[key] = [None] * len(TRY_COLUMNS)
+            row[Y.try_id] = try_id
+            row[Y.task_id] = task_id
+            row[Y.run_id] = self.run_id
+            row[Y.task_executor] = executor
+            row[Y.parlay_func_name] = func_name
         return row
 
-    def _task(self, event: tuple) -> None:
-        _, task_id, try_id, old, new, ts, func_name, executor, memoize, fail_count, fail_cost, extra, exception = event
+    def _task(
+        self,
+        task_id: int,
+        try_id: int,
+        old: str | None,
+        new: str,
+        ts: float,
+        func_name: str,
+        executor: str,
+        memoize: bool,
+        fail_count: int,
+        fail_cost: float,
+        extra: Any,
+        exception: str | None,
+    ) -> None:
         when = self.when(ts)
         run_id = self.run_id
         row = self.tasks.get(task_id)
         if row is None:
-            row = self.tasks[task_id] = {
-                "task_id": task_id,
-                "run_id": run_id,
-                "task_func_name": func_name,
-                "task_memoize": "1" if memoize else "0",  # as Parsl's rows read in SQLite (a bool in a text column)
-                "task_fail_count": fail_count,
-                "task_fail_cost": fail_cost,
-                "parlay_executor": executor,
-                "parlay_state": new,
-            }
-        else:
-            row["task_fail_count"] = fail_count
-            row["task_fail_cost"] = fail_cost
-            row["parlay_state"] = new
+            row = self.tasks[task_id] = [None] * len(TASK_COLUMNS)
+            row[T.task_id] = task_id
+            row[T.run_id] = run_id
+            row[T.task_func_name] = func_name
+            row[T.task_memoize] = "1" if memoize else "0"  # as Parsl's rows read in SQLite (a bool in a text column)
+            row[T.parlay_executor] = executor
+        row[T.task_fail_count] = fail_count
+        row[T.task_fail_cost] = fail_cost
+        row[T.parlay_state] = new
         status = self.status
         if old is None:
-            row["task_time_invoked"] = self.when(extra)
-            row["time_invoked_unix"] = extra
+            row[T.task_time_invoked] = self.when(extra)
+            row[T.time_invoked_unix] = extra
         elif new == "pending":  # a failed try, retried: `extra` is the task's fail history
             failed_try = self._try_row(task_id, try_id - 1, func_name, executor)
             self._returned(failed_try, when, ts)
-            failed_try["try_exception"] = exception if exception is not None else extra[-1] if extra else None
-            failed_try["task_fail_history"] = ",".join(extra)
+            failed_try[Y.try_exception] = exception if exception is not None else extra[-1] if extra else None
+            failed_try[Y.task_fail_history] = ",".join(extra)
             status.append((task_id, "fail_retryable", when, run_id, try_id - 1, ts))
         elif new == "joining":
-            self._try_row(task_id, try_id, func_name, executor)["task_joins"] = _ids(extra)
+            self._try_row(task_id, try_id, func_name, executor)[Y.task_joins] = _ids(extra)
         if new == "launched":
             attempt = self._try_row(task_id, try_id, func_name, executor)
-            attempt["task_try_time_launched"] = when
-            attempt["time_launched_unix"] = ts
+            attempt[Y.task_try_time_launched] = when
+            attempt[Y.time_launched_unix] = ts
         elif old == "launched" and new != "pending":  # the try's function has returned (or it was cancelled)
             attempt = self._try_row(task_id, try_id, func_name, executor)
             self._returned(attempt, when, ts)
             if exception is not None and new in ("failed", "cancelled"):
-                attempt["try_exception"] = exception
+                attempt[Y.try_exception] = exception
         final = new in FINAL
         if final or (new == "launched" and try_id == 0):  # `extra` is details(task)
             depends, hashsum, files, history = extra
-            row["task_depends"] = _ids(depends) if depends else None
-            row["task_hashsum"] = hashsum
+            row[T.task_depends] = _ids(depends) if depends else None
+            row[T.task_hashsum] = hashsum
             if files is not None:
                 inputs, outputs, stdin, stdout, stderr = files
-                row["task_inputs"] = _files(inputs)
-                row["task_outputs"] = _files(outputs)
-                row["task_stdin"] = _stream(stdin)
-                row["task_stdout"] = _stream(stdout)
-                row["task_stderr"] = _stream(stderr)
+                row[T.task_inputs] = _files(inputs)
+                row[T.task_outputs] = _files(outputs)
+                row[T.task_stdin] = _stream(stdin)
+                row[T.task_stdout] = _stream(stdout)
+                row[T.task_stderr] = _stream(stderr)
             if history and old == "launched":
-                self._try_row(task_id, try_id, func_name, executor)["task_fail_history"] = ",".join(history)
+                self._try_row(task_id, try_id, func_name, executor)[Y.task_fail_history] = ",".join(history)
         if final:
-            row["task_time_returned"] = when
-            row["time_returned_unix"] = ts
+            row[T.task_time_returned] = when
+            row[T.time_returned_unix] = ts
             if exception is not None:
-                row["task_exception"] = exception
+                row[T.task_exception] = exception
             if new == "exec_done":
                 self.completed += 1
             elif new == "failed":
@@ -175,10 +198,10 @@ class Batch:
         status.append((task_id, new, when, run_id, try_id, ts))
 
     @staticmethod
-    def _returned(attempt: dict[str, Any], when: Any, ts: float) -> None:
-        if "time_returned_unix" not in attempt:  # a join app's try returned when it started joining
-            attempt["task_try_time_returned"] = when
-            attempt["time_returned_unix"] = ts
+    def _returned(attempt: list[Any], when: Any, ts: float) -> None:
+        if attempt[Y.time_returned_unix] is None:  # a join app's try returned when it started joining
+            attempt[Y.task_try_time_returned] = when
+            attempt[Y.time_returned_unix] = ts
 
     def _report(self, task_id: int, try_id: int, func_name: str, executor: str, reports: list[dict]) -> None:
         report = next((r[REPORT_KEY] for r in reports if REPORT_KEY in r), None)
@@ -187,10 +210,10 @@ class Batch:
         hostname, pid, block_id, started, ended, interval, samples = report
         when, run_id = self.when, self.run_id
         attempt = self._try_row(task_id, try_id, func_name, executor)
-        attempt["hostname"] = hostname
-        attempt["block_id"] = block_id
-        attempt["task_try_time_running"] = when(started)
-        attempt["time_running_unix"] = started
+        attempt[Y.hostname] = hostname
+        attempt[Y.block_id] = block_id
+        attempt[Y.task_try_time_running] = when(started)
+        attempt[Y.time_running_unix] = started
         if interval is None:  # no resource monitoring: as in Parsl, no `running` statuses (the try has its time)
             return
         self.status.append((task_id, "running", when(started), run_id, try_id, started))

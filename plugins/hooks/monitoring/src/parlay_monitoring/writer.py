@@ -2,13 +2,16 @@
 queue, turns them into rows (`rows.Batch`) and writes them in batches, about once a second.
 
 Statements are SQLAlchemy Core constructs (plain inserts; each dialect's `insert(...).on_conflict_do_update`
-for the task and try rows, which later events complete), compiled once per set of columns and run as one
-executemany per table and flush, with values already in the driver's form: SQLAlchemy's per-row parameter
-processing would cost more than the database itself. SQLite runs in WAL mode with `synchronous=NORMAL`.
+for the task and try rows, which later events complete: a column a flush leaves None keeps what is there),
+compiled once per table and run as one executemany per table and flush, with values already in the driver's
+form: SQLAlchemy's per-row parameter processing would cost more than the database itself. SQLite runs in WAL
+mode with `synchronous=NORMAL`.
 
 Monitoring never breaks or stalls a run. When the database cannot be opened or written (a folder it cannot
 create, a full disk, a server that went away), the writer gives one `MonitoringWarning` and a log line saying
-why, then drops every later event; a full queue drops events too, counted and said once.
+why, then drops every later event. A full queue holds the run back rather than lose events: a hook waits
+while the writer is taking events from it; only a writer that takes none for `stall_seconds` has events
+dropped, counted and said once.
 """
 
 from __future__ import annotations
@@ -18,20 +21,19 @@ import contextlib
 import datetime
 import json
 import logging
-import operator
 import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, create_engine, event, insert, update
+from sqlalchemy import Table, create_engine, event, func, insert, update
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from parlay_monitoring import schema
 from parlay_monitoring.errors import MonitoringWarning
-from parlay_monitoring.rows import COLUMNS, Batch
+from parlay_monitoring.rows import COLUMNS, FIRST_WINS, TASK_COLUMNS, TRY_COLUMNS, Batch
 
 logger = logging.getLogger("parlay.monitoring")
 
@@ -129,8 +131,9 @@ class Database:
                     index.create(connection)
 
     def insert_rows(self, table: Table, columns: Sequence[str], rows: Sequence[tuple], upsert: bool = False) -> None:
-        """Executemany `rows` (tuples of `columns`' values, in driver form) into `table`: new rows only, or
-        (`upsert`) rows that replace those columns of rows with the same primary key."""
+        """Executemany `rows` (sequences of `columns`' values, in driver form, in the table's column order) into
+        `table`: new rows only, or (`upsert`) rows merged into those with the same primary key, where each
+        value that is not None replaces the stored one (`rows.FIRST_WINS`: fills it only if it is empty)."""
         if not rows:
             return
         sql, names = self._statement(table, tuple(columns), upsert)
@@ -156,8 +159,13 @@ class Database:
             statement = dialect_insert(table)
             if upsert:
                 keys = [c.name for c in table.primary_key.columns]
-                changed = {c: statement.excluded[c] for c in columns if c not in keys}
-                statement = statement.on_conflict_do_update(index_elements=keys, set_=changed)
+                stored, new = table.c, statement.excluded
+                merged = {
+                    c: func.coalesce(stored[c], new[c]) if c in FIRST_WINS else func.coalesce(new[c], stored[c])
+                    for c in columns
+                    if c not in keys
+                }
+                statement = statement.on_conflict_do_update(index_elements=keys, set_=merged)
             else:  # a row seen twice (a status at the same instant) is kept once
                 statement = statement.on_conflict_do_nothing()
             compiled = statement.compile(dialect=dialect, column_keys=list(columns))
@@ -168,9 +176,8 @@ class Database:
     def write(self, batch: Batch, also: Any = None) -> None:
         """One transaction with every row of `batch` (and the statement `also`)."""
         with self.connection.begin():
-            for table, rows in ((schema.task, batch.tasks.values()), (schema.try_, batch.tries.values())):
-                for columns, group in _by_columns(table, rows):
-                    self.insert_rows(table, columns, group, upsert=True)
+            self.insert_rows(schema.task, TASK_COLUMNS, list(map(tuple, batch.tasks.values())), upsert=True)
+            self.insert_rows(schema.try_, TRY_COLUMNS, list(map(tuple, batch.tries.values())), upsert=True)
             for name in ("status", "resource", "block", "node"):
                 self.insert_rows(schema.metadata.tables[name], COLUMNS[name], getattr(batch, name))
             if also is not None:
@@ -212,30 +219,13 @@ def sqlite_clock() -> Callable[[float], str]:
     return when
 
 
-def _by_columns(table: Table, rows: Iterable[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[tuple]]]:
-    """Rows of different column sets, grouped for one executemany each: (columns, value tuples)."""
-    order = {c.name: i for i, c in enumerate(table.columns)}
-    groups: dict[tuple, tuple[tuple[str, ...], Callable[[dict], tuple], list[tuple]]] = {}
-    for count, row in enumerate(rows, 1):
-        if not count % SLICE:
-            time.sleep(0)
-        key = tuple(row)  # rows that gained their columns in the same order: nearly all of them
-        group = groups.get(key)
-        if group is None:
-            columns = tuple(sorted(key, key=order.__getitem__))
-            group = groups[key] = (columns, operator.itemgetter(*columns), [])
-        group[2].append(group[1](row))
-    merged: dict[tuple[str, ...], list[tuple]] = {}
-    for columns, _, values in groups.values():
-        merged.setdefault(columns, []).extend(values)
-    return list(merged.items())
-
-
 class Writer:
     """The background thread and its bounded queue. The hub appends events to `queue` while `accepting`."""
 
-    #: At most this many events wait; beyond it events are dropped, counted and said once.
+    #: At most this many events wait; beyond it a hook waits for room (`make_room`).
     max_queued = 200_000
+    #: A full queue whose writer takes nothing for this long (seconds) drops events instead.
+    stall_seconds = 10.0
     #: A flush at least this often (seconds), or sooner once this many rows are waiting.
     flush_seconds = 1.0
     flush_rows = 50_000
@@ -257,16 +247,40 @@ class Writer:
         self._told_dropped = False
         self._failure: str | None = None
         self.written = 0
+        self.taken = 0  # events taken from the queue so far
+        self._stalled = False
         self._counts = [0, 0]  # tasks exec_done and failed so far
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def make_room(self) -> bool:
+        """Wait while the queue is full and the writer is taking events from it, so that the run goes at the
+        database's pace rather than lose events. False (drop the event) once the writer has stopped, or has
+        taken none for `stall_seconds`; then False at once until it has emptied half the queue."""
+        queue, limit = self.queue, self.max_queued
+        taken, since = self.taken, time.monotonic()
+        while len(queue) >= limit:
+            if self._stalled or not self.accepting:
+                return False
+            if self.taken != taken:
+                taken, since = self.taken, time.monotonic()
+            elif time.monotonic() - since > self.stall_seconds:
+                self._stalled = True
+                return False
+            self._wake.set()
+            time.sleep(0.002)
+        return True
+
     def drop(self) -> None:
-        """Count an event the full queue could not take."""
+        """Count an event the full queue could not take (the first is said at once)."""
         with self._drop_lock:
             self.dropped += 1
+            first = not self._told_dropped
+            self._told_dropped = True
+        if first:
+            self._say_dropping()
 
     def start(self, workflow: dict[str, Any], run_dir: str) -> None:
         """Open the database and start writing, beginning with the workflow row (`schema.workflow`'s
@@ -312,7 +326,7 @@ class Writer:
                     database.close()
                 except Exception:
                     logger.debug("closing the monitoring database failed", exc_info=True)
-            self._report_drops(final=True)
+            self._report_drops()
 
     def _loop(self, database: Database) -> None:
         run_id = self._workflow["run_id"]
@@ -324,10 +338,13 @@ class Writer:
             self._wake.wait(0.2)
             add, take = batch.add, queue.popleft
             while queue and self._failure is None and len(batch) < self.flush_rows:
-                for _ in range(min(len(queue), SLICE)):
+                count = min(len(queue), SLICE)
+                for _ in range(count):
                     add(take())
+                self.taken += count
                 time.sleep(0)  # the kernel's threads must not wait for the interpreter while we convert
-            self._report_drops()
+            if self._stalled and len(queue) < self.max_queued // 2:
+                self._stalled = False
             if self._failure is not None:
                 return
             if len(batch) >= self.flush_rows or time.monotonic() - last >= self.flush_seconds or stopping:
@@ -403,14 +420,15 @@ class Writer:
         logger.warning(message, exc_info=exc if self.debug else None)
         warnings.warn(message, MonitoringWarning, stacklevel=2)
 
-    def _report_drops(self, final: bool = False) -> None:
-        if self.dropped and not self._told_dropped:
-            self._told_dropped = True
-            message = (
-                f"parlay monitoring is dropping events: more than {self.max_queued:,} are waiting for the "
-                f"database ({shown(self.url)}); its records of this run will be incomplete"
-            )
-            logger.warning(message)
-            warnings.warn(message, MonitoringWarning, stacklevel=2)
-        if final and self.dropped:
+    def _say_dropping(self) -> None:
+        message = (
+            f"parlay monitoring is dropping events: {self.max_queued:,} are waiting for the database "
+            f"({shown(self.url)}), which has taken none for {self.stall_seconds:g} s; its records of this "
+            "run will be incomplete"
+        )
+        logger.warning(message)
+        warnings.warn(message, MonitoringWarning, stacklevel=3)
+
+    def _report_drops(self) -> None:
+        if self.dropped:
             logger.warning("parlay monitoring dropped %d events of this run", self.dropped)
