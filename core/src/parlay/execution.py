@@ -110,7 +110,9 @@ class BashRunner(_Runner):
 class ProbedRunner:
     """A task function with plugins' probes around it (`parlay_task_probe`): the probes travel with the
     function, so executors that send a function once send them once, and the result (or the exception)
-    carries back what they recorded, as `Probed` (or the exception's `parlay_reports`)."""
+    carries back what they recorded: the function's value travels as the pair `(value, reports)`, plain data
+    that pickles without a class of its own (the kernel knows which tries it probed), or an exception carries
+    them as `parlay_reports`."""
 
     __slots__ = ("__weakref__", "name", "probes", "runner")
 
@@ -119,7 +121,7 @@ class ProbedRunner:
         self.probes = probes
         self.name = getattr(runner, "name", getattr(runner, "__name__", repr(runner)))
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Probed:
+    def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, list[dict]]:
         probes = self.probes
         tokens = [_guarded(probe.start) for probe in probes]
         try:
@@ -127,23 +129,10 @@ class ProbedRunner:
         except BaseException as exc:
             exc.parlay_reports = _stop(probes, tokens, exc)  # type: ignore[attr-defined]  # pickled with it
             raise
-        return Probed(value, _stop(probes, tokens, None))
+        return value, _stop(probes, tokens, None)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (ProbedRunner, (self.runner, self.probes))
-
-
-class Probed:
-    """A task's result with its probes' reports."""
-
-    __slots__ = ("reports", "value")
-
-    def __init__(self, value: Any, reports: list[dict]):
-        self.value = value
-        self.reports = reports
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Probed, (self.value, self.reports))
 
 
 def _guarded(call: Callable[..., Any], *args: Any) -> Any:

@@ -37,7 +37,7 @@ from parlay.errors import (
     TaskCancelled,
     UnhashableArgument,
 )
-from parlay.execution import Probed, ProbedRunner, kill_running_commands
+from parlay.execution import ProbedRunner, kill_running_commands
 from parlay.executors.base import ParlayExecutor
 from parlay.executors.blocks import BlockProviderExecutor
 from parlay.executors.threads import ThreadPoolExecutor
@@ -292,10 +292,12 @@ class DataFlowKernel:
         self._changed(record, old, States.launched)  # before the executor has it: events come in order
         executor = self.executors[record.executor]
         runner = record.runner
+        record.probed = False
         if self.hooks.task_probes:
             probes = self.hooks.probes(record.id, record.try_id, record.func_name, record.executor)
             if probes:
                 runner = self._probed(runner, tuple(probes))
+                record.probed = True
         try:
             exec_fu = executor.submit(runner, record.resource_specification, *record.args, **record.kwargs)
         except Exception as exc:
@@ -317,9 +319,9 @@ class DataFlowKernel:
             return
         exc = exec_fu.exception()
         result = None if exc is not None else exec_fu.result()
-        if type(result) is Probed:
-            self._reported(record, result.reports)
-            result = result.value
+        if record.probed and exc is None:  # the probed runner's (value, reports)
+            result, reports = result
+            self._reported(record, reports)
         elif exc is not None and hasattr(exc, "parlay_reports"):
             self._reported(record, exc.parlay_reports)
         if exc is not None:

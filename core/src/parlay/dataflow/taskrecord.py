@@ -36,6 +36,7 @@ class TaskRecord:
         "kwargs",
         "memoize",
         "pending_deps",
+        "probed",
         "resource_specification",
         "runner",
         "status",
@@ -82,6 +83,8 @@ class TaskRecord:
         self.app_fu: AppFuture
         #: What the executor runs: the app's runner, or that wrapped by in-task staging.
         self.runner = app.runner
+        #: Whether the current try runs with plugins' probes (`parlay_task_probe`) around it.
+        self.probed = False
 
     @property
     def func_name(self) -> str:
