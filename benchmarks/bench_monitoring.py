@@ -108,7 +108,9 @@ def peer_python() -> str | None:
     if not peer:
         candidate = os.path.join(os.path.dirname(HERE), ".venv-peers", "bin", "python")
         peer = candidate if os.path.exists(candidate) else None
-    if peer and subprocess.run([peer, "-c", "import parsl"], capture_output=True).returncode == 0:
+    if not peer or not os.path.exists(peer):
+        return None
+    if subprocess.run([peer, "-c", "import parsl"], capture_output=True).returncode == 0:
         return peer
     return None
 

@@ -101,7 +101,7 @@ class Batch:
     def add(self, event: tuple) -> None:
         kind = event[0]
         if kind == TASK:
-            self._task(*event[1:])
+            self._task(event)
         elif kind == REPORT:
             self._report(*event[1:])
         elif kind == BLOCK:
@@ -123,21 +123,8 @@ class Batch:
             row[Y.parlay_func_name] = func_name
         return row
 
-    def _task(
-        self,
-        task_id: int,
-        try_id: int,
-        old: str | None,
-        new: str,
-        ts: float,
-        func_name: str,
-        executor: str,
-        memoize: bool,
-        fail_count: int,
-        fail_cost: float,
-        extra: Any,
-        exception: str | None,
-    ) -> None:
+    def _task(self, event: tuple) -> None:
+        _, task_id, try_id, old, new, ts, func_name, executor, memoize, fail_count, fail_cost, extra, exception = event
         when = self.when(ts)
         run_id = self.run_id
         row = self.tasks.get(task_id)

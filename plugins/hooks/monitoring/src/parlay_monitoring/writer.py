@@ -207,14 +207,15 @@ def _sqlite_setup(connection: Any, _record: Any) -> None:
 def sqlite_clock() -> Callable[[float], str]:
     """A time as SQLAlchemy stores SQLite DateTimes (`YYYY-MM-DD HH:MM:SS.ffffff`, local time), formatting each
     second once."""
-    cached: list[Any] = [-1, ""]
+    second, form = -1, ""
 
     def when(ts: float) -> str:
-        second = int(ts)
-        if second != cached[0]:
-            cached[0] = second
-            cached[1] = datetime.datetime.fromtimestamp(second).strftime("%Y-%m-%d %H:%M:%S.")
-        return f"{cached[1]}{int((ts - second) * 1e6):06d}"
+        nonlocal second, form
+        whole = int(ts)
+        if whole != second:
+            second = whole
+            form = datetime.datetime.fromtimestamp(whole).strftime("%Y-%m-%d %H:%M:%S.%%06d")
+        return form % ((ts - whole) * 1e6)
 
     return when
 
