@@ -20,7 +20,7 @@ from parlay.testing.workflow_apps import WhereProbe
 class Watcher:
     def __init__(self, probe=None):
         self.probe = probe or WhereProbe()
-        self.events, self.reports, self.blocks, self.nodes = [], [], [], []
+        self.events, self.reports, self.blocks, self.nodes, self.node_details = [], [], [], [], []
         self.lock = threading.Lock()
 
     @hookimpl
@@ -44,6 +44,7 @@ class Watcher:
     @hookimpl
     def parlay_node_state_changed(self, executor, block_id, node, state):
         self.nodes.append((executor, block_id, node["hostname"], state))
+        self.node_details.append(node)
 
 
 def load(tmp_path, kind, watcher, **options):
@@ -106,3 +107,5 @@ def test_block_and_node_events(tmp_path):
     assert states[:2] == ["PENDING", "RUNNING"]
     assert states[-1] in ("SCALED_IN", "CANCELLED", "COMPLETED")
     assert watcher.nodes[0][1] == "0" and watcher.nodes[0][3] == "joined"
+    node = watcher.node_details[0]
+    assert node["cpu_count"] >= 1 and node["total_memory"] > 2**20, "the manager says what its node has"

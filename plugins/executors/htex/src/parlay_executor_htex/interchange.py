@@ -81,6 +81,8 @@ class Manager:
             "pid": self.info.get("pid"),
             "python": self.info.get("python"),
             "parlay": self.info.get("parlay"),
+            "cpu_count": self.info.get("cpu_count"),
+            "total_memory": self.info.get("total_memory"),
         }
 
 

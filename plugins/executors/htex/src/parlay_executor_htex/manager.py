@@ -30,6 +30,7 @@ from typing import Any
 import zmq
 
 import parlay
+from parlay import machine
 from parlay.addresses import tcp_url
 from parlay.worker import READY, pack_task, start_worker
 from parlay_executor_htex import protocol as p
@@ -84,7 +85,7 @@ class NodeManager:
             args.cores_per_worker, args.mem_per_worker, len(args.available_accelerators), args.max_workers_per_node
         )
         self.cpus = cpu_sets(args.cpu_affinity, self.workers_total)
-        self.cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.cpu_count = machine.cpu_count()
         self.idle_since = 0.0  # when the results that left every worker idle were sent; 0 while any works
         # moving average of the time from then to the next task, seconds; starts where spinning would begin
         self.turnaround = SPIN_WITHIN
@@ -187,6 +188,8 @@ class NodeManager:
             "python": p.python_version(),
             "parlay": parlay.__version__,
             "pid": os.getpid(),
+            "cpu_count": self.cpu_count,
+            "total_memory": machine.total_memory(),
             "log": self.log_path,
         }
         self.link.send(p.pack_json(p.REGISTER, info))

@@ -21,6 +21,8 @@ import threading
 import time
 from typing import Any
 
+from parlay import machine
+
 #: The key of monitoring's report among the reports of a try's probes.
 REPORT_KEY = "parlay_monitoring"
 #: What each sample holds, in order.
@@ -127,11 +129,11 @@ class _Process:
         self.block_id = os.environ.get("PARLAY_WORKER_BLOCK_ID")
         self._samplers: dict[float, _Sampler] = {}
         self._files: dict[str, int] | None = None
+        self._total_memory = machine.total_memory() or 0
         try:
-            self._total_memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
             self._page = os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError, AttributeError):
-            self._total_memory, self._page = 0, 4096
+            self._page = 4096
 
     @classmethod
     def get(cls) -> _Process:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+from parlay import machine
 from parlay_monitoring import schema
 from parlay_monitoring.events import BLOCK, FINAL, NODE, REPORT, TASK
 from parlay_monitoring.probe import REPORT_KEY
@@ -301,13 +302,5 @@ def _stream(spec: Any) -> str | None:
     return _name(spec)
 
 
-def _local() -> tuple[int | None, int | None]:
-    try:
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        memory = None
-    return os.cpu_count(), memory
-
-
 _HOST = socket.gethostname()
-_LOCAL = _local()
+_LOCAL = (machine.cpu_count(), machine.total_memory())
