@@ -409,6 +409,48 @@ def test_a_database_that_fills_up(run_monitored, tmp_path, monkeypatch):
     assert "full" in str(warning.message), warning.message
 
 
+def test_rows_merge_across_flushes_and_fill_many_statements(tmp_path):
+    from parlay_monitoring import schema
+    from parlay_monitoring.rows import COLUMNS, TASK_COLUMNS, TRY_COLUMNS, T, Y
+    from parlay_monitoring.writer import Database, resolve_url
+
+    database = Database(resolve_url(f"sqlite:///{tmp_path / 'm.db'}"))
+    database.create()
+    database._values_limit = 13  # two status rows per statement: many statements per flush
+
+    def task(state, **values):
+        row = [None] * len(TASK_COLUMNS)
+        row[T.task_id], row[T.run_id], row[T.task_func_name], row[T.task_memoize] = 7, "r", "f", "0"
+        row[T.task_fail_count], row[T.task_fail_cost], row[T.parlay_state] = 0, 0.0, state
+        for name, value in values.items():
+            row[getattr(T, name)] = value
+        return tuple(row)
+
+    def attempt(**values):
+        row = [None] * len(TRY_COLUMNS)
+        row[Y.try_id], row[Y.task_id], row[Y.run_id], row[Y.task_executor] = 0, 7, "r", "htex"
+        for name, value in values.items():
+            row[getattr(Y, name)] = value
+        return tuple(row)
+
+    statuses = [(n, "pending", f"2026-01-01 00:00:00.{n:06d}", "r", 0, float(n)) for n in range(1001)]
+    with database.connection.begin():
+        database.insert_rows(schema.status, COLUMNS["status"], statuses)
+        database.insert_rows(schema.task, TASK_COLUMNS, [task("launched", task_hashsum="h")], upsert=True)
+        database.insert_rows(schema.try_, TRY_COLUMNS, [attempt(time_returned_unix=1.0, hostname="a")], upsert=True)
+    with database.connection.begin():  # a later flush: None keeps what is stored, the rest replaces it
+        database.insert_rows(schema.status, COLUMNS["status"], statuses[:10])  # seen again: kept once
+        database.insert_rows(schema.task, TASK_COLUMNS, [task("exec_done", time_returned_unix=2.0)], upsert=True)
+        database.insert_rows(schema.try_, TRY_COLUMNS, [attempt(time_returned_unix=3.0, hostname="b")], upsert=True)
+    url = str(database.url)
+    database.close()
+    assert rows(url, "SELECT count(*) AS n FROM status")[0]["n"] == 1001
+    (stored,) = rows(url, "SELECT parlay_state, task_hashsum, time_returned_unix FROM task")
+    assert (stored["parlay_state"], stored["task_hashsum"], stored["time_returned_unix"]) == ("exec_done", "h", 2.0)
+    (stored,) = rows(url, 'SELECT hostname, time_returned_unix FROM "try"')
+    assert (stored["hostname"], stored["time_returned_unix"]) == ("b", 1.0), "a try's first return time stays"
+
+
 def test_a_full_queue_holds_the_run_back_and_loses_nothing(run_monitored, sqlite_url, monkeypatch):
     from parlay_monitoring.writer import Writer
 

@@ -23,9 +23,9 @@ from parlay_monitoring.probe import REPORT_KEY
 #: Every column of the task and try tables, in the tables' order: a batch's rows of them are lists of these.
 TASK_COLUMNS = tuple(column.name for column in schema.task.columns)
 TRY_COLUMNS = tuple(column.name for column in schema.try_.columns)
-#: Columns whose first value wins when a later flush writes the row again (a join app's try returned when
-#: it started joining); in every other column the latest value that is not None wins.
-FIRST_WINS = frozenset({"task_try_time_returned", "time_returned_unix"})
+#: Columns, by table, whose first value wins when a later flush writes the row again (a join app's try
+#: returned when it started joining); in every other column the latest value that is not None wins.
+FIRST_WINS = {"try": frozenset({"task_try_time_returned", "time_returned_unix"})}
 
 #: Each column's place in those lists: `T.parlay_state`, `Y.hostname`.
 T = SimpleNamespace(**{name: i for i, name in enumerate(TASK_COLUMNS)})

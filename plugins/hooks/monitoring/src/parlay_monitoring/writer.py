@@ -3,9 +3,12 @@ queue, turns them into rows (`rows.Batch`) and writes them in batches, about onc
 
 Statements are SQLAlchemy Core constructs (plain inserts; each dialect's `insert(...).on_conflict_do_update`
 for the task and try rows, which later events complete: a column a flush leaves None keeps what is there),
-compiled once per table and run as one executemany per table and flush, with values already in the driver's
-form: SQLAlchemy's per-row parameter processing would cost more than the database itself. SQLite runs in WAL
-mode with `synchronous=NORMAL`.
+compiled once per table, with values already in the driver's form: SQLAlchemy's per-row parameter processing
+would cost more than the database itself. PostgreSQL gets one executemany per table and flush. SQLite gets
+statements of many rows each (`INSERT ... VALUES (...), (...), ...`): Python's sqlite3 lets go of the
+interpreter for every statement it steps, and an executemany that waited to get it back after each row, while
+the run's threads keep it busy, would write a few hundred rows a second. SQLite runs in WAL mode with
+`synchronous=NORMAL`.
 
 Monitoring never breaks or stalls a run. When the database cannot be opened or written (a folder it cannot
 create, a full disk, a server that went away), the writer gives one `MonitoringWarning` and a log line saying
@@ -19,6 +22,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime
+import itertools
 import json
 import logging
 import os
@@ -97,6 +101,8 @@ class Database:
         self.when: Callable[[float], Any] = sqlite_clock() if self.sqlite else datetime.datetime.fromtimestamp
         self._statements: dict[tuple, tuple[str, tuple[str, ...] | None]] = {}
         self.connection: Connection = self.engine.connect()
+        #: Rows per SQLite statement: as many as its limit on bound values allows, up to `ROWS_PER_STATEMENT`.
+        self._values_limit = _variable_limit(self.connection) if self.sqlite else 0
 
     def create(self) -> None:
         """Create the tables, columns and indexes that are missing: a database of an older parlay, or Parsl's,
@@ -131,15 +137,25 @@ class Database:
                     index.create(connection)
 
     def insert_rows(self, table: Table, columns: Sequence[str], rows: Sequence[tuple], upsert: bool = False) -> None:
-        """Executemany `rows` (sequences of `columns`' values, in driver form, in the table's column order) into
-        `table`: new rows only, or (`upsert`) rows merged into those with the same primary key, where each
-        value that is not None replaces the stored one (`rows.FIRST_WINS`: fills it only if it is empty)."""
+        """Write `rows` (tuples of `columns`' values, in driver form, in the table's column order) into `table`:
+        new rows only, or (`upsert`) rows merged into those with the same primary key, where each value that is
+        not None replaces the stored one (`rows.FIRST_WINS`: fills it only if it is empty)."""
         if not rows:
             return
-        sql, names = self._statement(table, tuple(columns), upsert)
+        columns = tuple(columns)
+        sql, names = self._statement(table, columns, upsert)
+        if self.sqlite:
+            per = max(1, min(ROWS_PER_STATEMENT, self._values_limit // len(columns)))
+            head, values, tail = _values_split(sql)
+            for start in range(0, len(rows), per):
+                chunk = rows[start : start + per]
+                many = f"{head}{', '.join([values] * len(chunk))}{tail}"
+                self.connection.exec_driver_sql(many, tuple(itertools.chain.from_iterable(chunk)))
+                time.sleep(0)
+            return
         for start in range(0, len(rows), 20 * SLICE):
             chunk = rows[start : start + 20 * SLICE]
-            if names is not None and names != tuple(columns):  # a dialect that orders or names binds its own way
+            if names is not None and names != columns:  # a dialect that orders or names binds its own way
                 position = {name: i for i, name in enumerate(columns)}
                 chunk = [tuple(row[position[n]] for n in names) for row in chunk]
             elif names is None:
@@ -159,9 +175,9 @@ class Database:
             statement = dialect_insert(table)
             if upsert:
                 keys = [c.name for c in table.primary_key.columns]
-                stored, new = table.c, statement.excluded
+                stored, new, first_wins = table.c, statement.excluded, FIRST_WINS.get(table.name, ())
                 merged = {
-                    c: func.coalesce(stored[c], new[c]) if c in FIRST_WINS else func.coalesce(new[c], stored[c])
+                    c: func.coalesce(stored[c], new[c]) if c in first_wins else func.coalesce(new[c], stored[c])
                     for c in columns
                     if c not in keys
                 }
@@ -192,6 +208,28 @@ class Database:
             self.connection.close()
         finally:
             self.engine.dispose()
+
+
+#: At most this many rows in one SQLite statement (its text is built for each size of chunk).
+ROWS_PER_STATEMENT = 1000
+
+
+def _variable_limit(connection: Connection) -> int:
+    """How many values one statement of this SQLite library may bind (999 in libraries older than 3.32)."""
+    import sqlite3
+
+    raw = connection.connection.driver_connection
+    getlimit = getattr(raw, "getlimit", None)  # Python 3.11+
+    if getlimit is not None:
+        return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+
+
+def _values_split(sql: str) -> tuple[str, str, str]:
+    """A one-row `INSERT ... VALUES (?, ...) ...` as the text before its values, the values, and the rest."""
+    start = sql.index(" VALUES (") + len(" VALUES ")
+    end = sql.index(")", start) + 1
+    return sql[:start], sql[start:end], sql[end:]
 
 
 def _sqlite_setup(connection: Any, _record: Any) -> None:
